@@ -1,0 +1,56 @@
+package socks
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/virgilproxy/socks/relay"
+)
+
+// serveBuiltin is the default final Handler.
+func (s *Server) serveBuiltin(ctx context.Context, w ReplyWriter, r *Request) error {
+	switch r.Command {
+	case CommandConnect:
+		return s.serveConnect(ctx, w, r)
+	}
+	return &ReplyError{Code: ReplyCommandNotSupported, Err: errors.New(r.Command.String() + " is not supported")}
+}
+
+// serveConnect dials the destination, replies with the outbound
+// connection's local address, and relays until the session ends.
+func (s *Server) serveConnect(ctx context.Context, w ReplyWriter, r *Request) error {
+	dctx := ctx
+	if t := durationOr(s.ConnectTimeout, DefaultConnectTimeout); t > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	target, err := s.dialer().DialContext(dctx, "tcp", r.Dest.String())
+	if err != nil {
+		return &ReplyError{Code: ReplyCodeFor(err), Err: err}
+	}
+	defer target.Close()
+	if err := w.Reply(ReplySucceeded, target.LocalAddr()); err != nil {
+		return err
+	}
+	return s.relay(ctx, w.Conn(), target, r.Traffic)
+}
+
+// relay moves bytes between client and target until the session ends,
+// sending first any bytes the client sent ahead of the reply, and counts
+// them in t. A normal end (both sides closed) returns nil.
+func (s *Server) relay(ctx context.Context, client, target net.Conn, t *Traffic) error {
+	client, early := splitPrefix(client)
+	if len(early) > 0 {
+		n, err := target.Write(early)
+		t.FromClient.Add(int64(n))
+		if err != nil {
+			return err
+		}
+	}
+	res, err := relay.Pipe(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout})
+	t.FromClient.Add(res.ClientToTarget)
+	t.ToClient.Add(res.TargetToClient)
+	return err
+}

@@ -1,0 +1,44 @@
+// Package socks is Virgil's SOCKS toolkit: an embeddable proxy server for
+// SOCKS4, SOCKS4a, SOCKS5 (RFC 1928, with RFC 1929 username/password) and
+// HTTP CONNECT on one listener, built from small packages that each do one
+// job.
+//
+// # Architecture
+//
+// The leaves know one thing each and import nothing of ours but auth:
+//
+//	socks4, socks5, httpconnect   wire codecs: parse and write handshakes, requests, replies
+//	auth                          identities; username/password stores (memory, htpasswd)
+//	relay                         moving bytes: a TCP pipe that keeps half-close and zero-copy
+//
+// This package is the hub. A [Server] takes each accepted connection
+// through a pipeline:
+//
+//	accept
+//	  -> ConnMiddleware chain   client-rules: before any protocol byte is read
+//	  -> protocol detection     first byte: 0x04 SOCKS4/4a, 0x05 SOCKS5, A-Z HTTP CONNECT
+//	  -> handshake and auth     method negotiation, RFC 1929 or Proxy-Authorization
+//	  -> *Request               the same for every protocol
+//	  -> Middleware chain       socks-rules: per request; refuse with a *ReplyError
+//	  -> Handler                CONNECT: dial through Server.Dialer, reply, relay
+//
+// Middleware and ConnMiddleware wrap handlers the way net/http handlers are
+// wrapped; [Chain] composes them with the first one outermost. A handler
+// answers through a [ReplyWriter] with a protocol-neutral [ReplyCode] that
+// each protocol maps to its own wire value, so a rule written once refuses
+// a SOCKS4, SOCKS5 or HTTP client in each one's terms.
+//
+// # Performance
+//
+// A handshake is parsed from one pooled buffer that is handed back before
+// the relay starts; an idle session holds its two sockets and two parked
+// goroutines, no buffer and no pipe. When nothing wraps the connections,
+// the relay moves bytes with splice(2) (see package relay).
+//
+// # Differences from Dante
+//
+// SOCKS4a and HTTP CONNECT are served; unknown SOCKS5 commands and address
+// types get replies 7 and 8 as RFC 1928 says, where Dante closes silently;
+// when authentication is required a SOCKS4 client is refused, since it
+// cannot authenticate (Dante's CVE-2024-54662 let it through).
+package socks

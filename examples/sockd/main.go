@@ -1,0 +1,141 @@
+// Command sockd is Virgil's reference SOCKS daemon: SOCKS4, SOCKS4a, SOCKS5
+// and, with -http, HTTP CONNECT on every listener, with optional
+// username/password authentication from an htpasswd file of bcrypt hashes.
+//
+// Usage:
+//
+//	sockd [-listen ADDR]... [-users FILE] [-http] [-log-format text|json]
+//
+// With no -listen it listens on 127.0.0.1:1080. It runs in the foreground,
+// logs to standard error, reloads the users file on SIGHUP, and shuts down
+// gracefully on SIGINT or SIGTERM: it stops accepting, lets running sessions
+// finish for up to -grace, then ends the rest.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/virgilproxy/socks"
+	"github.com/virgilproxy/socks/auth"
+)
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "sockd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sockd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var listen listFlag
+	fs.Var(&listen, "listen", "address to listen on (repeatable; default "+socks.DefaultAddr+")")
+	users := fs.String("users", "", "htpasswd `file` of bcrypt hashes; turns username/password authentication on")
+	httpConnect := fs.Bool("http", false, "also serve HTTP CONNECT on the same listeners")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	idle := fs.Duration("idle-timeout", 0, "end a session after this long with no traffic either way (0: never)")
+	grace := fs.Duration("grace", 10*time.Second, "how long a shutdown waits for running sessions")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if len(listen) == 0 {
+		listen = listFlag{socks.DefaultAddr}
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var logger *slog.Logger
+	switch *logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("-log-format must be text or json, not %q", *logFormat)
+	}
+
+	srv := &socks.Server{HTTPConnect: *httpConnect, Logger: logger, IdleTimeout: *idle}
+	var htpasswd *auth.Htpasswd
+	if *users != "" {
+		var err error
+		if htpasswd, err = auth.LoadHtpasswd(*users); err != nil {
+			return err
+		}
+		srv.Authenticator = htpasswd
+		logger.Info("username authentication on", "users", htpasswd.Len(), "file", *users)
+	}
+
+	var listeners []net.Listener
+	for _, addr := range listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		logger.Info("listening", "addr", l.Addr().String(), "http", *httpConnect)
+		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-errc:
+			srv.Close()
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if htpasswd != nil {
+					if err := htpasswd.Reload(); err != nil {
+						logger.Error("reloading users failed; keeping the old ones", "err", err)
+					} else {
+						logger.Info("users reloaded", "users", htpasswd.Len())
+					}
+				}
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String(), "sessions", srv.Sessions())
+			ctx, cancel := context.WithTimeout(context.Background(), *grace)
+			err := srv.Shutdown(ctx)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				logger.Warn("grace period over; ending remaining sessions", "sessions", srv.Sessions())
+				srv.Close()
+			}
+			return nil
+		}
+	}
+}
