@@ -1,0 +1,136 @@
+package socks_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/net/proxy"
+
+	"github.com/virgilproxy/socks"
+	"github.com/virgilproxy/socks/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// openSession starts a relayed session through the proxy at addr to an echo
+// server and proves it works.
+func openSession(t *testing.T, addr, echo string) net.Conn {
+	t.Helper()
+	d, _ := proxy.SOCKS5("tcp", addr, nil, proxy.Direct)
+	c, err := d.Dial("tcp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("hi"))
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func serveOn(t *testing.T, srv *socks.Server) (string, <-chan error) {
+	t.Helper()
+	l := testenv.Listen(t)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	return l.Addr().String(), done
+}
+
+func TestShutdownDrains(t *testing.T) {
+	echo := testenv.EchoServer(t)
+	srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
+	addr, done := serveOn(t, srv)
+	c := openSession(t, addr, echo)
+
+	// The session is alive, so Shutdown waits until its context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with a live session = %v, want DeadlineExceeded", err)
+	}
+	if err := <-done; !errors.Is(err, socks.ErrServerClosed) {
+		t.Fatalf("Serve = %v, want ErrServerClosed", err)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("listener still accepts after Shutdown")
+	}
+	// The running session still relays during the drain.
+	c.Write([]byte("more"))
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "more" {
+		t.Fatalf("session during drain: %q %v", b, err)
+	}
+	if n := srv.Sessions(); n != 1 {
+		t.Fatalf("Sessions() = %d during drain, want 1", n)
+	}
+	// Once the client leaves, Shutdown completes.
+	c.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := srv.Shutdown(ctx2); err != nil {
+		t.Fatalf("Shutdown after the session ended = %v", err)
+	}
+	if err := srv.ListenAndServe(); !errors.Is(err, socks.ErrServerClosed) {
+		t.Fatalf("ListenAndServe after Shutdown = %v", err)
+	}
+}
+
+func TestCloseEndsSessions(t *testing.T) {
+	echo := testenv.EchoServer(t)
+	srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
+	addr, done := serveOn(t, srv)
+	conns := []net.Conn{openSession(t, addr, echo), openSession(t, addr, echo), openSession(t, addr, echo)}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, socks.ErrServerClosed) {
+		t.Fatalf("Serve = %v, want ErrServerClosed", err)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("session %d still open after Close (read %d bytes)", i, n)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("session %d not closed by Close", i)
+		}
+	}
+	waitFor(t, func() bool { return srv.Sessions() == 0 }, "sessions to end")
+}
+
+func TestServeConnDirect(t *testing.T) {
+	echo := testenv.EchoServer(t)
+	srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
+	defer srv.Close()
+	l := testenv.Listen(t)
+	done := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- srv.ServeConn(context.Background(), c)
+	}()
+	c := openSession(t, l.Addr().String(), echo)
+	c.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ServeConn = %v, want nil after a normal end", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeConn did not return after the client closed")
+	}
+}
