@@ -92,8 +92,8 @@ type Server struct {
 	// accepted on l; otherwise context.Background() is used.
 	BaseContext func(l net.Listener) context.Context
 
-	initOnce sync.Once
-	handler  Handler     // Chain(Handler, Middleware...)
+	initOnce  sync.Once
+	handler   Handler     // Chain(Handler, Middleware...)
 	connChain ConnHandler // ChainConn(protocol handler, ConnMiddleware...)
 
 	mu         sync.Mutex
