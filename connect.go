@@ -26,6 +26,7 @@ func (s *Server) serveConnect(ctx context.Context, w ReplyWriter, r *Request) er
 		dctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
+	dctx = context.WithValue(dctx, requestKey{}, r)
 	target, err := s.dialer().DialContext(dctx, "tcp", r.Dest.String())
 	if err != nil {
 		return &ReplyError{Code: ReplyCodeFor(err), Err: err}
@@ -53,4 +54,14 @@ func (s *Server) relay(ctx context.Context, client, target net.Conn, t *Traffic)
 	t.FromClient.Add(res.ClientToTarget)
 	t.ToClient.Add(res.TargetToClient)
 	return err
+}
+
+type requestKey struct{}
+
+// RequestFromContext returns the request on whose behalf a Server's
+// Dialer is dialing, so that a route table or a chaining Dialer can choose
+// by the client's identity or address.
+func RequestFromContext(ctx context.Context) (*Request, bool) {
+	r, ok := ctx.Value(requestKey{}).(*Request)
+	return r, ok
 }
