@@ -1,0 +1,138 @@
+package socks_test
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/virgilproxy/socks"
+	"github.com/virgilproxy/socks/auth"
+	"github.com/virgilproxy/socks/httpconnect"
+)
+
+// BenchmarkHandshake measures the server's handshake path per protocol:
+// accept, detection, negotiation, request parsing, the handler chain and
+// the reply, over loopback TCP. The handler replies without dialing, so
+// the numbers are the proxy's own cost. Allocations include the client's
+// few.
+func BenchmarkHandshake(b *testing.B) {
+	okHandler := socks.HandlerFunc(func(ctx context.Context, w socks.ReplyWriter, r *socks.Request) error {
+		return w.Reply(socks.ReplySucceeded, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4242})
+	})
+	cases := []struct {
+		name    string
+		auth    bool
+		request []byte
+		reply   int // bytes of reply to read
+	}{
+		{"socks5", false, []byte{5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80}, 2 + 10},
+		{"socks5-domain", false, append([]byte{5, 1, 0, 5, 1, 0, 3, 11}, append([]byte("example.com"), 0, 80)...), 2 + 10},
+		{"socks5-auth", true, []byte{5, 1, 2, 1, 1, 'u', 1, 'p', 5, 1, 0, 1, 127, 0, 0, 1, 0, 80}, 2 + 2 + 10},
+		{"socks4", false, []byte{4, 1, 0, 80, 127, 0, 0, 1, 0}, 8},
+		{"socks4a", false, append([]byte{4, 1, 0, 80, 0, 0, 0, 1, 0}, append([]byte("example.com"), 0)...), 8},
+		{"http", false, []byte("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nUser-Agent: bench\r\n\r\n"), len(httpconnect.AppendResponse(nil, 200))},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := &socks.Server{Handler: okHandler, HTTPConnect: true, Logger: slog.New(slog.DiscardHandler)}
+			if tc.auth {
+				srv.Authenticator = auth.Users{"u": "p"}
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			go srv.Serve(l)
+			defer srv.Close()
+			addr := l.Addr().String()
+			reply := make([]byte, tc.reply)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Write(tc.request); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, reply); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkTransfer moves 64 MiB per iteration from a client to a sink
+// server, directly and through the proxy, over loopback. Compare the two
+// MB/s figures for the proxy's throughput ratio. VIRGIL_BENCH_PROXY names
+// an external SOCKS5 proxy (for example the sockd daemon) to measure
+// instead of an in-process server.
+func BenchmarkTransfer(b *testing.B) {
+	const chunk = 64 << 20
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	go func() {
+		for {
+			c, err := sink.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				n, _ := io.Copy(io.Discard, c)
+				var ack [8]byte
+				binary.BigEndian.PutUint64(ack[:], uint64(n))
+				c.Write(ack[:])
+			}()
+		}
+	}()
+	proxyAddr := os.Getenv("VIRGIL_BENCH_PROXY")
+	if proxyAddr == "" {
+		srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go srv.Serve(l)
+		defer srv.Close()
+		proxyAddr = l.Addr().String()
+	}
+	buf := make([]byte, 256<<10)
+	run := func(b *testing.B, dial func() (net.Conn, error)) {
+		b.SetBytes(chunk)
+		for i := 0; i < b.N; i++ {
+			c, err := dial()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for sent := 0; sent < chunk; sent += len(buf) {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.(interface{ CloseWrite() error }).CloseWrite()
+			var ack [8]byte
+			if _, err := io.ReadFull(c, ack[:]); err != nil || binary.BigEndian.Uint64(ack[:]) != chunk {
+				b.Fatalf("sink acknowledged %d bytes, %v", binary.BigEndian.Uint64(ack[:]), err)
+			}
+			c.Close()
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		run(b, func() (net.Conn, error) { return net.Dial("tcp", sink.Addr().String()) })
+	})
+	b.Run("proxy", func(b *testing.B) {
+		d := &socks.Dialer{ProxyAddr: proxyAddr}
+		run(b, func() (net.Conn, error) { return d.Dial("tcp", sink.Addr().String()) })
+	})
+}
