@@ -13,6 +13,8 @@ func (s *Server) serveBuiltin(ctx context.Context, w ReplyWriter, r *Request) er
 	switch r.Command {
 	case CommandConnect:
 		return s.serveConnect(ctx, w, r)
+	case CommandBind:
+		return s.serveBind(ctx, w, r)
 	}
 	return &ReplyError{Code: ReplyCommandNotSupported, Err: errors.New(r.Command.String() + " is not supported")}
 }

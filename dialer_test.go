@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -291,3 +292,7 @@ func TestServerChainPassesNamesUnresolved(t *testing.T) {
 		t.Fatalf("upstream saw %+v, want one SOCKS5 request for the name localhost", reqs)
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func asReply(err error, re **socks.ReplyError) bool { return errors.As(err, re) }

@@ -148,6 +148,9 @@ type Request struct {
 	Traffic *Traffic
 	// Start is when the client's connection was accepted.
 	Start time.Time
+	// PeerFilter, if set by middleware, is asked about every BIND peer and
+	// every UDP datagram of the session; nil accepts all.
+	PeerFilter PeerFilter
 }
 
 // Traffic counts the bytes a session moved. It is safe for concurrent use.
@@ -157,3 +160,33 @@ type Traffic struct {
 	// ToClient counts bytes written to the client (read from the target).
 	ToClient atomic.Int64
 }
+
+// Direction says which way a peer is checked by a PeerFilter.
+type Direction uint8
+
+// Directions of a PeerFilter check, in Dante's terms.
+const (
+	// Outbound: a UDP datagram the client sends to a peer (udpassociate).
+	Outbound Direction = iota + 1
+	// Inbound: a peer connecting to a BIND listener (bindreply) or a UDP
+	// datagram from a peer to the client (udpreply).
+	Inbound
+)
+
+// String returns "outbound" or "inbound".
+func (d Direction) String() string {
+	switch d {
+	case Outbound:
+		return "outbound"
+	case Inbound:
+		return "inbound"
+	}
+	return "direction(" + strconv.Itoa(int(d)) + ")"
+}
+
+// PeerFilter decides, for BIND and UDP ASSOCIATE sessions, whether the
+// server accepts a peer: each BIND connection and each UDP datagram in
+// either direction. Policy middleware sets Request.PeerFilter to apply
+// Dante's bindreply, udpassociate and udpreply rules. It must be fast and
+// safe for concurrent use.
+type PeerFilter func(dir Direction, peer Addr) bool

@@ -79,6 +79,9 @@ type Server struct {
 	// ConnectTimeout bounds an outbound connect; DefaultConnectTimeout if
 	// zero, none if negative.
 	ConnectTimeout time.Duration
+	// BindTimeout bounds how long a BIND waits for its peer;
+	// DefaultBindTimeout if zero, none if negative.
+	BindTimeout time.Duration
 	// IdleTimeout ends a relayed session when no byte moved either way for
 	// this long; zero means no limit.
 	IdleTimeout time.Duration

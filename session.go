@@ -95,7 +95,9 @@ func (s *Server) serveProtocol(ctx context.Context, c net.Conn) error {
 	ss.releaseReader()
 
 	err = s.handler.ServeSOCKS(ctx, ss, &ss.req)
-	if ss.replies == 0 {
+	// A request not answered yet (or a BIND between its two replies) gets
+	// the reply its error asks for.
+	if ss.replies == 0 || (ss.req.Command == CommandBind && ss.replies == 1 && err != nil) {
 		code := ReplyGeneralFailure
 		var re *ReplyError
 		if errors.As(err, &re) {
