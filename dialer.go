@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/virgilproxy/socks/httpconnect"
+	"github.com/virgilproxy/socks/msproxy"
 	"github.com/virgilproxy/socks/socks4"
 	"github.com/virgilproxy/socks/socks5"
 )
@@ -31,7 +32,9 @@ import (
 type Dialer struct {
 	// Protocol is the proxy protocol: ProtocolSOCKS5 (the zero value
 	// means SOCKS5 too), ProtocolSOCKS4, ProtocolSOCKS4a or
-	// ProtocolHTTPConnect.
+	// ProtocolHTTPConnect; or ProtocolMSProxy, where ProxyAddr is the MS
+	// Proxy's UDP control address (port 1745 by default) and Username is
+	// sent as the client's user name (see package msproxy).
 	Protocol Protocol
 	// ProxyAddr is the proxy's host:port.
 	ProxyAddr string
@@ -85,6 +88,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 		defer cancel()
+	}
+	if d.Protocol == ProtocolMSProxy {
+		c, err := d.msproxy().DialContext(ctx, network, address)
+		return c, msproxyError(err)
 	}
 	c, err := d.connectProxy(ctx)
 	if err != nil {
@@ -348,6 +355,38 @@ func (d *Dialer) httpHandshake(c net.Conn, br *bufio.Reader, dest Addr) error {
 		return nil
 	}
 	return &ReplyError{Code: replyForHTTPStatus(resp.Status), Err: errors.New("the HTTP proxy answered " + strconv.Itoa(resp.Status) + " " + resp.Reason)}
+}
+
+// msproxy returns the MS Proxy v2 client for d's settings.
+func (d *Dialer) msproxy() *msproxy.Dialer {
+	return &msproxy.Dialer{Server: d.ProxyAddr, User: d.Username, Forward: d.Forward}
+}
+
+// msproxyError gives an MS Proxy failure the reply code a chaining server
+// passes on, keeping the *net.OpError it came in.
+func msproxyError(err error) error {
+	var oe *net.OpError
+	if err == nil || !errors.As(err, &oe) {
+		return err
+	}
+	var code ReplyCode
+	var ce *msproxy.CommandError
+	switch {
+	case errors.Is(err, msproxy.ErrRefused):
+		code = ReplyConnectionRefused
+	case errors.Is(err, msproxy.ErrAuthFailed):
+		code = ReplyNotAllowed
+	case errors.Is(err, msproxy.ErrUnsupported):
+		code = ReplyAddressTypeNotSupported
+	case errors.As(err, &ce):
+		code = ReplyGeneralFailure
+	default:
+		// Transport, DNS and context errors: ReplyCodeFor reads them as they are.
+		return err
+	}
+	wrapped := *oe
+	wrapped.Err = &ReplyError{Code: code, Err: oe.Err}
+	return &wrapped
 }
 
 // replyForHTTPStatus maps an HTTP proxy's answer to a ReplyCode.

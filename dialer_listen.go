@@ -38,6 +38,10 @@ func (d *Dialer) Listen(ctx context.Context, network, address string) (net.Liste
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 		defer cancel()
 	}
+	if d.Protocol == ProtocolMSProxy {
+		ln, err := d.msproxy().Listen(ctx, network, address)
+		return ln, msproxyError(err)
+	}
 	c, err := d.connectProxy(ctx)
 	if err != nil {
 		return nil, d.opError(network, peer, err)

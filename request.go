@@ -19,6 +19,7 @@ const (
 	ProtocolSOCKS4a                         // SOCKS version 4 with a host name (the 4a extension)
 	ProtocolSOCKS5                          // SOCKS version 5 (RFC 1928)
 	ProtocolHTTPConnect                     // HTTP CONNECT (RFC 9110 section 9.3.6)
+	ProtocolMSProxy                         // Microsoft Proxy Server 2.0's Winsock proxy protocol (client side only)
 )
 
 // String returns the protocol's name in Dante's vocabulary where it has one
@@ -33,6 +34,8 @@ func (p Protocol) String() string {
 		return "socks_v5"
 	case ProtocolHTTPConnect:
 		return "http"
+	case ProtocolMSProxy:
+		return "msproxy_v2"
 	}
 	return "protocol(" + strconv.Itoa(int(p)) + ")"
 }
