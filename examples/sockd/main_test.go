@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/virgilproxy/socks"
+	"github.com/virgilproxy/socks/auth"
+	"github.com/virgilproxy/socks/internal/testenv"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestDaemon runs the daemon with a users file and HTTP CONNECT, uses it
+// with the right and the wrong password, and stops it with SIGTERM.
+func TestDaemon(t *testing.T) {
+	hash, err := auth.HashPassword("pw", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := t.TempDir() + "/users"
+	os.WriteFile(users, []byte("alice:"+hash+"\n"), 0o600)
+	logs := &syncBuf{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run([]string{"-listen", "127.0.0.1:0", "-users", users, "-http", "-log-format", "json"}, logs)
+	}()
+
+	re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+	var addr string
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("daemon did not start:\n%s", logs.String())
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	target := testenv.LineServer(t, "echo:")
+	for _, proto := range []socks.Protocol{socks.ProtocolSOCKS5, socks.ProtocolHTTPConnect} {
+		c, err := (&socks.Dialer{ProxyAddr: addr, Protocol: proto, Username: "alice", Password: "pw"}).Dial("tcp", target)
+		if err != nil {
+			t.Fatalf("%v: %v", proto, err)
+		}
+		c.Write([]byte("x\n"))
+		b := make([]byte, 7)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(b); err != nil || !strings.HasPrefix(string(b), "echo:x") {
+			t.Fatalf("%v: read %q %v", proto, b, err)
+		}
+		c.Close()
+	}
+	if _, err := (&socks.Dialer{ProxyAddr: addr, Username: "alice", Password: "nope"}).Dial("tcp", target); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), `"msg":"authentication failed"`); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no authentication failure line:\n%s", logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "nope") {
+		t.Fatalf("the log holds the password:\n%s", logs.String())
+	}
+
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+	if !strings.Contains(logs.String(), `"msg":"shutting down"`) {
+		t.Errorf("no shutdown line:\n%s", logs.String())
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-log-format", "xml"}, {"-users", "/nonexistent/users"}, {"extra"}} {
+		if err := run(args, &syncBuf{}); err == nil {
+			t.Errorf("run(%q) succeeded, want an error", args)
+		}
+	}
+}
