@@ -1,0 +1,144 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// countFDs counts this process's socket and pipe descriptors.
+func countFDs(t *testing.T) (sockets, pipes int) {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	for _, e := range ents {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // the directory's own descriptor, already closed
+		}
+		switch {
+		case strings.HasPrefix(l, "socket:"):
+			sockets++
+		case strings.HasPrefix(l, "pipe:"):
+			pipes++
+		}
+	}
+	return sockets, pipes
+}
+
+// TestDescriptorBudget checks that idle sessions hold their sockets and
+// nothing else, and that after traffic the only extra descriptors are the
+// bounded pool's.
+func TestDescriptorBudget(t *testing.T) {
+	const n = 200
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	drainPool()
+	sock0, pipe0 := countFDs(t)
+	probes0 := parkedProbes.Load()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type sess struct{ ca, pc, pt, ta *net.TCPConn }
+	sessions := make([]sess, n)
+	results := make(chan pipeOut, n)
+	for i := range sessions {
+		ca, pc := dialAccept(t, ln)
+		pt, ta := dialAccept(t, ln)
+		sessions[i] = sess{ca, pc, pt, ta}
+		go func() {
+			r, err := Pipe(ctx, pc, pt, Options{})
+			results <- pipeOut{r, err}
+		}()
+	}
+	defer func() {
+		for _, s := range sessions {
+			for _, c := range []net.Conn{s.ca, s.pc, s.pt, s.ta} {
+				c.Close()
+			}
+		}
+	}()
+
+	// Every direction (2 per session) probes once and parks.
+	waitForT(t, "all directions parked", func() bool { return parkedProbes.Load()-probes0 >= 2*n })
+	sock, pipes := countFDs(t)
+	if sock-sock0 != 4*n {
+		t.Errorf("idle: socket descriptors grew by %d, want %d", sock-sock0, 4*n)
+	}
+	if pipes != pipe0 {
+		t.Errorf("idle: pipe descriptors went from %d to %d; idle sessions must hold none", pipe0, pipes)
+	}
+	if st := ReadPoolStats(); st != (PoolStats{}) {
+		t.Errorf("idle: pool = %+v, want empty", st)
+	}
+
+	// Burst: every session moves 256 KiB each way at the same time.
+	const burst = 256 << 10
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*n)
+	payload := make([]byte, burst)
+	for _, s := range sessions {
+		for _, p := range [][2]*net.TCPConn{{s.ca, s.ta}, {s.ta, s.ca}} {
+			from, to := p[0], p[1]
+			wg.Go(func() {
+				_ = from.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				if _, err := from.Write(payload); err != nil {
+					errs <- err
+				}
+			})
+			wg.Go(func() {
+				_ = to.SetReadDeadline(time.Now().Add(30 * time.Second))
+				if _, err := io.ReadFull(to, make([]byte, burst)); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("burst: %v", err)
+	}
+
+	// Back to idle: each direction gives its pipe back before parking.
+	waitForT(t, "all pipes back", func() bool { return ReadPoolStats().InUse == 0 })
+	st := ReadPoolStats()
+	sock, pipes = countFDs(t)
+	if sock-sock0 != 4*n {
+		t.Errorf("after burst: socket descriptors grew by %d, want %d", sock-sock0, 4*n)
+	}
+	if pipes-pipe0 != 2*st.Idle {
+		t.Errorf("after burst: pipe descriptors grew by %d, want 2*%d pooled", pipes-pipe0, st.Idle)
+	}
+	if st.Idle < 1 || st.Idle > MaxIdlePipes {
+		t.Errorf("after burst: %d idle pipes, want 1..%d", st.Idle, MaxIdlePipes)
+	}
+
+	cancel()
+	for range n {
+		select {
+		case o := <-results:
+			if !errors.Is(o.err, context.Canceled) {
+				t.Errorf("Pipe error = %v, want context.Canceled", o.err)
+			}
+			if !o.res.Spliced || o.res.ClientToTarget != burst || o.res.TargetToClient != burst {
+				t.Errorf("Result = %+v, want %d each way, spliced", o.res, burst)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Pipe did not return after cancel")
+		}
+	}
+	drainPool()
+}

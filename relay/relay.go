@@ -1,0 +1,332 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrIdleTimeout is returned by [Pipe] when neither direction moved a byte
+// for [Options.IdleTimeout].
+var ErrIdleTimeout = errors.New("relay: idle timeout")
+
+// Options tune a Pipe. The zero value is valid.
+type Options struct {
+	// IdleTimeout ends the session when NEITHER direction has moved a byte
+	// for this long. Zero or negative means no idle timeout.
+	IdleTimeout time.Duration
+}
+
+// Result reports what a Pipe moved. The counts are taken from the copy
+// itself: bytes that were read from one side and written to the other.
+type Result struct {
+	ClientToTarget int64 // bytes read from client and written to target
+	TargetToClient int64 // bytes read from target and written to client
+
+	// Spliced is true when the zero-copy splice(2) path moved the bytes of
+	// both directions (both ends bare *net.TCPConn on Linux, and neither
+	// direction fell back to the copy loop).
+	Spliced bool
+}
+
+// Pipe relays between client and target until both directions have
+// finished, ctx is done, the idle timeout passes, or an error ends it.
+//
+// Half-close is kept: when one side's reads hit EOF, Pipe calls CloseWrite on
+// the other side (when it has a CloseWrite() error method) and keeps relaying
+// the other direction. An error on one direction (reset, broken pipe) ends
+// both.
+//
+// Pipe closes neither connection; the caller closes both after Pipe returns.
+// Pipe takes over the read and write deadlines of both connections: it
+// clears them at the start (or sets them for the idle timeout) and, when it
+// ends a session early, leaves them in the past.
+//
+// The error is nil for a normal end (both directions reached EOF),
+// [ErrIdleTimeout] after the idle timeout, ctx.Err() when ctx is done
+// (Pipe then returns promptly), and otherwise the first I/O error, as
+// returned by the connection or, on the splice path, a *net.OpError wrapping
+// an *os.SyscallError (so errors.Is(err, syscall.ECONNRESET) works). If the
+// caller closes a connection while Pipe runs, that is reported as an error
+// that satisfies errors.Is(err, net.ErrClosed).
+//
+// Pipe runs one direction in the calling goroutine and the other in one new
+// goroutine; both have finished when Pipe returns.
+func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	s := &session{client: client, target: target, idle: opt.IdleTimeout}
+	if s.idle < 0 {
+		s.idle = 0
+	}
+	var deadline time.Time
+	if s.idle > 0 {
+		deadline = time.Now().Add(s.idle)
+		t := nanotime()
+		s.last[0].Store(t)
+		s.last[1].Store(t)
+	}
+	if err := client.SetDeadline(deadline); err != nil {
+		return Result{}, err
+	}
+	if err := target.SetDeadline(deadline); err != nil {
+		return Result{}, err
+	}
+	s.dirs[0] = dir{s: s, idx: 0, src: client, dst: target, rdl: deadline, wdl: deadline}
+	s.dirs[1] = dir{s: s, idx: 1, src: target, dst: client, rdl: deadline, wdl: deadline}
+	setupSplice(s)
+
+	cancelled := make(chan struct{})
+	stopWatch := context.AfterFunc(ctx, func() {
+		defer close(cancelled)
+		s.fail(ctx.Err())
+	})
+
+	var wg sync.WaitGroup
+	wg.Go(s.dirs[1].run)
+	s.dirs[0].run()
+	wg.Wait()
+	if !stopWatch() {
+		<-cancelled // the AfterFunc started: wait until it is done with the conns
+	}
+
+	r := Result{
+		ClientToTarget: s.dirs[0].n,
+		TargetToClient: s.dirs[1].n,
+		Spliced:        s.dirs[0].spliced() && s.dirs[1].spliced(),
+	}
+	if s.dirs[0].eof && s.dirs[1].eof {
+		return r, nil // a cancellation that came after both EOFs changes nothing
+	}
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	return r, err
+}
+
+// session is the state shared by the two directions of one Pipe.
+type session struct {
+	client, target net.Conn
+	idle           time.Duration
+
+	// last holds, per direction, the nanotime of its last progress. Only
+	// maintained when idle > 0.
+	last [2]atomic.Int64
+
+	stopped atomic.Bool // set (after err) when the session is being torn down
+	mu      sync.Mutex
+	err     error // first cause of an early end
+
+	dirs [2]dir
+}
+
+// pastDeadline wakes every blocked operation on a connection.
+var pastDeadline = time.Unix(1, 0)
+
+// fail records err as the cause of the end of the session, if it is the
+// first, and wakes both directions by moving both connections' deadlines to
+// the past. Errors caused by that wake-up arrive after s.err is set, so they
+// never replace the real cause.
+func (s *session) fail(err error) {
+	s.mu.Lock()
+	first := s.err == nil
+	if first {
+		s.err = err
+	}
+	s.mu.Unlock()
+	if !first {
+		return
+	}
+	s.stopped.Store(true)
+	_ = s.client.SetDeadline(pastDeadline)
+	_ = s.target.SetDeadline(pastDeadline)
+}
+
+// epoch anchors nanotime; time.Since uses the monotonic clock.
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+// dir is one direction of a session: it reads src and writes dst.
+type dir struct {
+	s        *session
+	idx      int // index into s.last: 0 client->target, 1 target->client
+	src, dst net.Conn
+	n        int64 // bytes written to dst
+	eof      bool  // ended because src reached EOF
+
+	rdl, wdl time.Time // the read deadline of src and write deadline of dst that we set
+
+	sp       *spliceState // non-nil when the splice path is eligible
+	fellBack bool         // the splice path handed over to the copy loop
+
+	small [smallBufSize]byte // cold-read buffer of the copy loop
+}
+
+func (d *dir) spliced() bool { return d.sp != nil && !d.fellBack }
+
+func (d *dir) run() {
+	if d.sp != nil {
+		if !d.sp.run(d) {
+			return
+		}
+		d.fellBack = true
+	}
+	d.copyLoop()
+}
+
+// progress records activity for the idle timeout.
+func (d *dir) progress() {
+	if d.s.idle > 0 {
+		d.s.last[d.idx].Store(nanotime())
+	}
+}
+
+// finish ends the direction after EOF on src: it half-closes dst.
+func (d *dir) finish() {
+	d.eof = true
+	if cw, ok := d.dst.(interface{ CloseWrite() error }); ok {
+		// An error here (peer already gone) surfaces on the other direction.
+		_ = cw.CloseWrite()
+	}
+}
+
+// deadlineSlack tells a deadline that fired from an error that merely looks
+// like one: a timeout reported while our deadline is still this far away is
+// not ours (a sticky error such as tls.Conn's after a write timeout).
+const deadlineSlack = 10 * time.Millisecond
+
+// onTimeout handles a deadline error from a read of src (read) or a write to
+// dst. It reports whether the direction should wait again; when it returns
+// false the session is ending and its cause is recorded.
+func (d *dir) onTimeout(read bool, err error) bool {
+	s := d.s
+	if s.stopped.Load() {
+		return false
+	}
+	dl := d.wdl
+	if read {
+		dl = d.rdl
+	}
+	if s.idle <= 0 || time.Until(dl) > deadlineSlack {
+		s.fail(err) // not a deadline we set
+		return false
+	}
+	last := max(s.last[0].Load(), s.last[1].Load())
+	quiet := time.Duration(nanotime() - last)
+	if quiet >= s.idle {
+		s.fail(ErrIdleTimeout)
+		return false
+	}
+	next := time.Now().Add(s.idle - quiet)
+	var serr error
+	if read {
+		d.rdl = next
+		serr = d.src.SetReadDeadline(next)
+	} else {
+		d.wdl = next
+		serr = d.dst.SetWriteDeadline(next)
+	}
+	if serr != nil {
+		s.fail(serr)
+		return false
+	}
+	// fail sets stopped before it moves deadlines to the past, so either
+	// our new deadline was overwritten by fail's, or we see stopped here.
+	return !s.stopped.Load()
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+const (
+	smallBufSize = 512
+	bufSize      = 32 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
+
+// bufGets and bufPuts count pooled buffers taken and given back by copy
+// loops. For tests.
+var bufGets, bufPuts atomic.Int64
+
+// copyLoop is the portable path. While cold it reads into the small
+// per-direction buffer and holds nothing from the pool; a read that fills
+// the small buffer makes it hot: it takes a pooled 32 KiB buffer for the
+// next reads, and gives it back after the first read that does not fill it.
+func (d *dir) copyLoop() {
+	var big *[bufSize]byte
+	defer func() {
+		if big != nil {
+			bufPool.Put(big)
+			bufPuts.Add(1)
+		}
+	}()
+	for {
+		hot := big != nil
+		buf := d.small[:]
+		if hot {
+			buf = big[:]
+		}
+		n, rerr := d.src.Read(buf)
+		if n > 0 {
+			d.progress()
+			if !d.writeAll(buf[:n]) {
+				return
+			}
+			switch {
+			case !hot && n == len(buf):
+				big = bufPool.Get().(*[bufSize]byte) // more is probably waiting
+				bufGets.Add(1)
+			case hot && n < len(buf):
+				bufPool.Put(big) // drained: go cold before the next, possibly long, read
+				big = nil
+				bufPuts.Add(1)
+			}
+		}
+		if rerr != nil {
+			switch {
+			case errors.Is(rerr, io.EOF):
+				d.finish()
+				return
+			case isTimeout(rerr):
+				if d.onTimeout(true, rerr) {
+					continue
+				}
+			default:
+				d.s.fail(rerr)
+			}
+			return
+		}
+	}
+}
+
+// writeAll writes p to dst, riding out deadline expiries while the session
+// is active. It reports false when the session is ending.
+func (d *dir) writeAll(p []byte) bool {
+	for len(p) > 0 {
+		m, err := d.dst.Write(p)
+		if m > 0 {
+			d.n += int64(m)
+			p = p[m:]
+			d.progress()
+		}
+		if err != nil {
+			if isTimeout(err) && d.onTimeout(false, err) {
+				continue
+			}
+			d.s.fail(err)
+			return false
+		}
+		if m == 0 && len(p) > 0 {
+			d.s.fail(io.ErrShortWrite)
+			return false
+		}
+	}
+	return true
+}
