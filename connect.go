@@ -15,6 +15,8 @@ func (s *Server) serveBuiltin(ctx context.Context, w ReplyWriter, r *Request) er
 		return s.serveConnect(ctx, w, r)
 	case CommandBind:
 		return s.serveBind(ctx, w, r)
+	case CommandAssociate:
+		return s.serveAssociate(ctx, w, r)
 	}
 	return &ReplyError{Code: ReplyCommandNotSupported, Err: errors.New(r.Command.String() + " is not supported")}
 }

@@ -82,6 +82,9 @@ type Server struct {
 	// BindTimeout bounds how long a BIND waits for its peer;
 	// DefaultBindTimeout if zero, none if negative.
 	BindTimeout time.Duration
+	// UDPIdleTimeout ends a UDP association with no datagram either way
+	// for this long; relay.DefaultUDPIdleTimeout if zero, none if negative.
+	UDPIdleTimeout time.Duration
 	// IdleTimeout ends a relayed session when no byte moved either way for
 	// this long; zero means no limit.
 	IdleTimeout time.Duration

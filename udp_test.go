@@ -47,3 +47,7 @@ func udpRoundTrip(t *testing.T, proxyAddr string) {
 func TestListenPacketAgainstDante(t *testing.T) {
 	udpRoundTrip(t, testenv.Dante(t, "none").Addr)
 }
+
+func TestListenPacketAgainstOurServer(t *testing.T) {
+	udpRoundTrip(t, quietServer(t, &socks.Server{}))
+}

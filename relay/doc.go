@@ -89,4 +89,17 @@
 // read, write and RawConn wait at once; the deadlines stay in the past when
 // Pipe returns. Cancellation is observed with context.AfterFunc, so a
 // session costs no goroutine for it until the context is done.
+//
+// # UDP associations
+//
+// [Associate] is the SOCKS5 UDP ASSOCIATE engine: it relays datagrams
+// between a client-facing and a peer-facing UDP socket, accepting client
+// datagrams only from the control connection's IP (and the declared or
+// first-seen port), and ends with the TCP control connection. It
+// reassembles RFC 1928 fragments (FRAG 1..127, end bit 0x80, a timer, a
+// bounded queue) rather than dropping them; no peer we know of sends them
+// (Dante drops every fragment). The hot path reads into a pooled buffer
+// with room in front of the payload, writes the reply header there and
+// sends with one sendto: no allocation and no copy per datagram. See
+// Associate's documentation for the details.
 package relay
