@@ -97,7 +97,7 @@ func TestDialerErrors(t *testing.T) {
 	closed.Close()
 	target := testenv.LineServer(t, "echo:")
 	authed := quietServer(t, &socks.Server{HTTPConnect: true, Authenticator: auth.Users{"u": "p"}})
-	open := quietServer(t, &socks.Server{})
+	open := quietServer(t, &socks.Server{Dialer: &net.Dialer{Resolver: testenv.NXDomainResolver(t)}})
 	cases := []struct {
 		name string
 		d    socks.Dialer

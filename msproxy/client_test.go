@@ -1,6 +1,8 @@
 package msproxy
 
 import (
+	"github.com/virgilproxy/socks/internal/testenv"
+
 	"context"
 	"errors"
 	"fmt"
@@ -498,7 +500,7 @@ func TestConnectRefusedByDestination(t *testing.T) {
 }
 
 func TestResolveNotFound(t *testing.T) {
-	d := testDialer(startServer(t, &Server{}))
+	d := testDialer(startServer(t, &Server{Resolver: testenv.NXDomainResolver(t)}))
 	_, err := d.Dial("tcp", "no-such-host.invalid:80")
 	var de *net.DNSError
 	if !errors.As(err, &de) || !de.IsNotFound {
