@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 
+	"golang.org/x/net/proxy"
+
 	"github.com/virgilproxy/socks"
 	"github.com/virgilproxy/socks/auth"
 	"github.com/virgilproxy/socks/httpconnect"
@@ -135,4 +137,55 @@ func BenchmarkTransfer(b *testing.B) {
 		d := &socks.Dialer{ProxyAddr: proxyAddr}
 		run(b, func() (net.Conn, error) { return d.Dial("tcp", sink.Addr().String()) })
 	})
+}
+
+// BenchmarkDial compares a CONNECT through socks.Dialer with one through
+// x/net/proxy's SOCKS5 dialer, against the same server and target, per
+// dial (connect, handshake, close). Allocations are the client's and the
+// in-process server's together.
+func BenchmarkDial(b *testing.B) {
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer target.Close()
+	go func() {
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	dest := target.Addr().String()
+
+	xnet, _ := proxy.SOCKS5("tcp", l.Addr().String(), nil, proxy.Direct)
+	dialers := []struct {
+		name string
+		d    proxy.ContextDialer
+	}{
+		{"virgil", &socks.Dialer{ProxyAddr: l.Addr().String()}},
+		{"xnet", xnet.(proxy.ContextDialer)},
+	}
+	for _, dd := range dialers {
+		b.Run(dd.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c, err := dd.d.DialContext(ctx, "tcp", dest)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/net/proxy"
@@ -156,7 +157,10 @@ func (d *Dialer) handshake(ctx context.Context, c net.Conn, cmd byte, dest Addr)
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	}
 	br := bufPool.Get().(*bufio.Reader)
 	br.Reset(c)
 	defer func() {
@@ -199,6 +203,9 @@ func (d *Dialer) handshake(ctx context.Context, c net.Conn, cmd byte, dest Addr)
 	return c, bound, nil
 }
 
+// writeBufPool holds the buffers client handshakes are written from.
+var writeBufPool = sync.Pool{New: func() any { return new([600]byte) }}
+
 // resolve returns an IP for dest, resolving a name with the Dialer's
 // resolver. ipv4Only restricts the answer to IPv4 (SOCKS4).
 func (d *Dialer) resolve(ctx context.Context, dest Addr, ipv4Only bool) (netip.Addr, error) {
@@ -227,12 +234,15 @@ func (d *Dialer) resolve(ctx context.Context, dest Addr, ipv4Only bool) (netip.A
 }
 
 func (d *Dialer) socks5Handshake(ctx context.Context, c net.Conn, br *bufio.Reader, cmd byte, dest Addr) (Addr, error) {
-	var buf [600]byte
-	methods := []socks5.Method{socks5.MethodNoAuth}
+	wb := writeBufPool.Get().(*[600]byte)
+	defer writeBufPool.Put(wb)
+	buf := wb[:0]
+	methodList := [2]socks5.Method{socks5.MethodNoAuth, socks5.MethodUsernamePassword}
+	methods := methodList[:1]
 	if d.Username != "" {
-		methods = append(methods, socks5.MethodUsernamePassword)
+		methods = methodList[:2]
 	}
-	b, err := socks5.AppendGreeting(buf[:0], methods...)
+	b, err := socks5.AppendGreeting(buf, methods...)
 	if err != nil {
 		return Addr{}, err
 	}
@@ -246,7 +256,7 @@ func (d *Dialer) socks5Handshake(ctx context.Context, c net.Conn, br *bufio.Read
 	switch {
 	case m == socks5.MethodNoAuth:
 	case m == socks5.MethodUsernamePassword && d.Username != "":
-		b, err := socks5.AppendUsernamePasswordRequest(buf[:0], d.Username, d.Password)
+		b, err := socks5.AppendUsernamePasswordRequest(buf, d.Username, d.Password)
 		if err != nil {
 			return Addr{}, err
 		}
@@ -274,7 +284,7 @@ func (d *Dialer) socks5Handshake(ctx context.Context, c net.Conn, br *bufio.Read
 		}
 		req.Addr = socks5.Addr{IP: ip, Port: dest.Port}
 	}
-	if b, err = socks5.AppendRequest(buf[:0], req); err != nil {
+	if b, err = socks5.AppendRequest(buf, req); err != nil {
 		return Addr{}, err
 	}
 	if _, err := c.Write(b); err != nil {
@@ -312,8 +322,9 @@ func (d *Dialer) socks4Handshake(ctx context.Context, c net.Conn, br *bufio.Read
 		}
 		req.IP = ip
 	}
-	var buf [600]byte
-	b, err := socks4.AppendRequest(buf[:0], req)
+	wb := writeBufPool.Get().(*[600]byte)
+	defer writeBufPool.Put(wb)
+	b, err := socks4.AppendRequest(wb[:0], req)
 	if err != nil {
 		return Addr{}, err
 	}
