@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# bench/compare.sh: load Virgil's daemon (examples/sockd), Dante's danted and
+# microsocks with the same socksbench scenarios, beside a direct connection,
+# and write bench/results.md: one markdown table per scenario with absolute
+# numbers and each result as a ratio to direct and to Dante.
+#
+# Every proxy runs on 127.0.0.1 on its own free port, pinned to one core
+# (PROXY_CPU, default 0) with taskset; socksbench (client and target) runs
+# pinned to another (LOAD_CPU, default 1). Each proxy is started afresh for
+# each scenario, so that one scenario's memory does not skew the next one's
+# measurements, and is stopped after it. All traffic stays on loopback; every
+# wait in here is bounded in count and time, and every socksbench run is
+# under timeout(1).
+#
+# Usage (as root the first time, to install dante-server and microsocks):
+#
+#	bench/compare.sh              # full run: a few minutes
+#	QUICK=1 bench/compare.sh      # smoke run: well under a minute
+#
+# Environment knobs (defaults for the full run; QUICK=1 shrinks them):
+#	BYTES      bulk bytes per run, split over the streams   (1G;   QUICK 256M)
+#	STREAMS    bulk stream counts                           (1,16)
+#	DURATION   length of each connection-rate run            (10s;  QUICK 2s)
+#	WORKERS    connection-rate worker counts                 (1,64,512)
+#	IDLE_N     idle sessions to hold                         (9000; QUICK 500)
+#	TARGETS    which to run, space separated                 (direct virgil dante microsocks)
+#	PROXY_CPU / LOAD_CPU   cores for the proxies / the load  (0 / 1)
+#	OUT        the markdown file to write                    (bench/results.md)
+#	KEEP=1     keep the work directory (JSON, logs, configs) and print its path
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+
+if [[ "${QUICK:-0}" == 1 ]]; then
+	BYTES="${BYTES:-256M}"
+	DURATION="${DURATION:-2s}"
+	IDLE_N="${IDLE_N:-500}"
+else
+	BYTES="${BYTES:-1G}"
+	DURATION="${DURATION:-10s}"
+	IDLE_N="${IDLE_N:-9000}"
+fi
+STREAMS="${STREAMS:-1,16}"
+WORKERS="${WORKERS:-1,64,512}"
+TARGETS="${TARGETS:-direct virgil dante microsocks}"
+PROXY_CPU="${PROXY_CPU:-0}"
+LOAD_CPU="${LOAD_CPU:-1}"
+OUT="${OUT:-$here/results.md}"
+RUN_TIMEOUT=300 # seconds, per socksbench invocation
+
+log() { printf 'compare.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# --- tools -------------------------------------------------------------------
+need_pkgs=()
+command -v danted >/dev/null 2>&1 || [[ -x /usr/sbin/danted ]] || need_pkgs+=(dante-server)
+command -v microsocks >/dev/null 2>&1 || need_pkgs+=(microsocks)
+command -v taskset >/dev/null 2>&1 || need_pkgs+=(util-linux)
+if ((${#need_pkgs[@]})); then
+	[[ "$(id -u)" == 0 ]] || die "missing ${need_pkgs[*]}: run as root once to apt-get install them"
+	log "installing ${need_pkgs[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >&2
+fi
+DANTED="$(command -v danted || echo /usr/sbin/danted)"
+MICROSOCKS="$(command -v microsocks)"
+command -v go >/dev/null 2>&1 || die "go is not on PATH"
+
+ncpu="$(nproc)"
+if ((ncpu < 2)); then
+	log "only $ncpu CPU: proxy and load share core 0; ratios will not mean what they should"
+	PROXY_CPU=0
+	LOAD_CPU=0
+fi
+
+# The proxies get the hard open-files limit (the targets are measured under
+# it: 20,000 on the reference machine); so do the load tool's two ends.
+ulimit -n "$(ulimit -Hn)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/virgil-bench.XXXXXX")"
+pids=()
+cleanup() {
+	local rc=$?
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	if [[ "${KEEP:-0}" == 1 ]]; then
+		log "work directory kept: $work"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building sockd and socksbench into $work"
+(cd "$repo" && go build -o "$work/sockd" ./examples/sockd && go build -o "$work/socksbench" ./examples/socksbench)
+
+# --- helpers -----------------------------------------------------------------
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port prints a loopback port nobody listens on (bounded tries), below
+# the ephemeral range, so that no outgoing connection holds it either.
+eph_low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+((eph_low > 12000)) || die "the ephemeral port range starts at $eph_low; need room below it"
+free_port() {
+	local p i
+	for i in $(seq 200); do
+		p=$((10000 + RANDOM % (eph_low - 10000)))
+		if ! port_open "$p"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_port PORT PID: until PORT accepts, or PID died, or 10 s passed.
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		port_open "$1" && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_proxy NAME: starts the proxy pinned to PROXY_CPU; sets PROXY_URL and
+# PROXY_PID (empty for direct).
+start_proxy() {
+	local name=$1 port
+	PROXY_URL=direct
+	PROXY_PID=
+	[[ "$name" == direct ]] && return 0
+	port="$(free_port)"
+	case "$name" in
+	virgil)
+		taskset -c "$PROXY_CPU" "$work/sockd" -listen "127.0.0.1:$port" -log-level error \
+			>>"$work/virgil.log" 2>&1 &
+		;;
+	dante)
+		cat >"$work/danted.conf" <<EOF
+logoutput: $work/danted.log
+internal: 127.0.0.1 port = $port
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0/0
+	log: error
+}
+socks pass { from: 127.0.0.0/8 to: 0/0
+	command: connect
+	log: error
+}
+EOF
+		# In the foreground (no -D); the main process forks negotiate,
+		# request and io children, which socksbench finds through /proc.
+		taskset -c "$PROXY_CPU" "$DANTED" -f "$work/danted.conf" -p "$work/danted.pid" \
+			>>"$work/danted.stderr" 2>&1 &
+		;;
+	microsocks)
+		taskset -c "$PROXY_CPU" "$MICROSOCKS" -i 127.0.0.1 -p "$port" \
+			>>"$work/microsocks.log" 2>&1 &
+		;;
+	*) die "unknown target $name" ;;
+	esac
+	PROXY_PID=$!
+	pids+=("$PROXY_PID")
+	wait_port "$port" "$PROXY_PID" || die "$name did not start listening on 127.0.0.1:$port (logs in $work; KEEP=1 keeps them)"
+	PROXY_URL="socks5://127.0.0.1:$port"
+}
+
+stop_proxy() {
+	[[ -n "$PROXY_PID" ]] || return 0
+	kill "$PROXY_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 50); do
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$PROXY_PID" 2>/dev/null || true
+	wait "$PROXY_PID" 2>/dev/null || true
+	# Dante's children leave with their parent; give them a moment.
+	sleep 0.3
+}
+
+# --- runs --------------------------------------------------------------------
+failed=()
+compare_args=()
+for scenario in idle rate bulk; do
+	for name in $TARGETS; do
+		start_proxy "$name"
+		args=(-proxy "$PROXY_URL" -scenario "$scenario" -json -progress 5s -limit "$((RUN_TIMEOUT - 10))s"
+			-bytes "$BYTES" -streams "$STREAMS" -duration "$DURATION" -workers "$WORKERS" -idle "$IDLE_N")
+		[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
+		log "$scenario: $name ($PROXY_URL)"
+		json="$work/$name-$scenario.json"
+		rc=0
+		timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
+			>"$json" 2>"$work/$name-$scenario.stderr" || rc=$?
+		stop_proxy
+		sed -n '/^socksbench: proxy/,$p' "$work/$name-$scenario.stderr" >&2 || true
+		if ((rc == 1)); then
+			failed+=("$name $scenario (a run failed)")
+		elif ((rc != 0)); then
+			failed+=("$name $scenario (exit $rc)")
+			tail -n 5 "$work/$name-$scenario.stderr" >&2 || true
+			continue # no usable JSON
+		fi
+		compare_args+=("$name=$json")
+	done
+done
+
+# --- report ------------------------------------------------------------------
+{
+	echo "# Proxy comparison"
+	echo
+	echo "Generated by \`bench/compare.sh\`$([[ "${QUICK:-0}" == 1 ]] && echo ' with QUICK=1 (a smoke run: small sizes, short runs)') on $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo
+	echo "- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $ncpu CPUs, Linux $(uname -r), $(go version | cut -d' ' -f3)"
+	echo "- Proxies pinned to CPU $PROXY_CPU, socksbench (client and its target) to CPU $LOAD_CPU; open-files limit $(ulimit -n)"
+	echo "- Versions: Virgil sockd from $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo 'this checkout')$(cd "$repo" && git diff --quiet 2>/dev/null || echo ' (with local changes)'); $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
+	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions; all over SOCKS5 with no authentication"
+	echo
+	"$work/socksbench" -compare "${compare_args[@]}"
+	echo "Notes:"
+	echo
+	echo "- Each proxy is started afresh for each scenario. \"direct\" is the client talking to the target without a proxy; its bulk and rate results are the ceiling the load core reaches alone."
+	echo "- Proxy CPU and memory are summed over the proxy's whole process tree (the pid and its descendants, found through /proc): Dante serves sessions from forked io-child processes (32 sessions each) beside its negotiate and request children, Virgil and microsocks are one process (microsocks: a thread per session)."
+	echo "- RSS per session is the growth of summed VmRSS while holding the sessions, divided by the sessions. Summed RSS counts a page shared by forked processes once per process, which overstates Dante; PSS (from smaps_rollup) divides shared pages among the sharers and is the fairer number for a forking server. FDs per session is the growth of open descriptors in the tree."
+	echo "- Connection-rate latency runs from the start of the dial (handshake included) to the close, on the load core, so it includes the client's own scheduling delay at 64 and 512 workers."
+	echo "- Ratios: bulk and rate results divided by direct's and Dante's (higher is better); idle RSS divided by Dante's (lower is better). \"-\" where a reference is missing."
+	if ((${#failed[@]})); then
+		echo
+		echo "Failed runs: ${failed[*]}."
+	fi
+} >"$OUT"
+
+cat "$OUT"
+log "wrote $OUT"
