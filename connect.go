@@ -24,14 +24,7 @@ func (s *Server) serveBuiltin(ctx context.Context, w ReplyWriter, r *Request) er
 // serveConnect dials the destination, replies with the outbound
 // connection's local address, and relays until the session ends.
 func (s *Server) serveConnect(ctx context.Context, w ReplyWriter, r *Request) error {
-	dctx := ctx
-	if t := durationOr(s.ConnectTimeout, DefaultConnectTimeout); t > 0 {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
-	dctx = context.WithValue(dctx, requestKey{}, r)
-	target, err := s.dialer().DialContext(dctx, "tcp", r.Dest.String())
+	target, err := s.dial(ctx, r)
 	if err != nil {
 		return &ReplyError{Code: ReplyCodeFor(err), Err: err}
 	}
@@ -40,6 +33,19 @@ func (s *Server) serveConnect(ctx context.Context, w ReplyWriter, r *Request) er
 		return err
 	}
 	return s.relay(ctx, w.Conn(), target, r.Traffic)
+}
+
+// dial connects to r.Dest through the server's Dialer within the connect
+// timeout. The timeout's context ends with the dial, so a long session
+// does not carry its timer.
+func (s *Server) dial(ctx context.Context, r *Request) (net.Conn, error) {
+	ctx = context.WithValue(ctx, requestKey{}, r)
+	if t := durationOr(s.ConnectTimeout, DefaultConnectTimeout); t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	return s.dialer().DialContext(ctx, "tcp", r.Dest.String())
 }
 
 // relay moves bytes between client and target until the session ends,

@@ -133,7 +133,19 @@ func (s *Server) dialer() proxy.ContextDialer {
 	return defaultDialer
 }
 
-var defaultDialer = &net.Dialer{}
+// keepAlive turns TCP keepalive on with the kernel's own timing, as Dante
+// does: one setsockopt per connection instead of the four that Go's 15 s
+// default costs, on a path that opens two connections per request.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+
+var defaultDialer = &net.Dialer{KeepAliveConfig: keepAlive}
+
+// Listen opens a TCP listener for a Server, with keepalive on the accepted
+// connections at the kernel's timing (see ListenAndServe).
+func Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	return lc.Listen(ctx, network, address)
+}
 
 func durationOr(d, def time.Duration) time.Duration {
 	switch {
@@ -156,7 +168,7 @@ func (s *Server) ListenAndServe() error {
 	if addr == "" {
 		addr = DefaultAddr
 	}
-	l, err := net.Listen("tcp", addr)
+	l, err := Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return err
 	}

@@ -165,8 +165,6 @@ type dir struct {
 
 	sp       *spliceState // non-nil when the splice path is eligible
 	fellBack bool         // the splice path handed over to the copy loop
-
-	small [smallBufSize]byte // cold-read buffer of the copy loop
 }
 
 func (d *dir) spliced() bool { return d.sp != nil && !d.fellBack }
@@ -260,6 +258,9 @@ var bufGets, bufPuts atomic.Int64
 // the small buffer makes it hot: it takes a pooled 32 KiB buffer for the
 // next reads, and gives it back after the first read that does not fill it.
 func (d *dir) copyLoop() {
+	// The cold-read buffer is allocated here, not in dir, so that sessions
+	// on the splice path do not carry it.
+	small := new([smallBufSize]byte)
 	var big *[bufSize]byte
 	defer func() {
 		if big != nil {
@@ -269,7 +270,7 @@ func (d *dir) copyLoop() {
 	}()
 	for {
 		hot := big != nil
-		buf := d.small[:]
+		buf := small[:]
 		if hot {
 			buf = big[:]
 		}

@@ -20,6 +20,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -54,6 +56,7 @@ func run(args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	idle := fs.Duration("idle-timeout", 0, "end a session after this long with no traffic either way (0: never)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a shutdown waits for running sessions")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `address` (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +82,12 @@ func run(args []string, stderr io.Writer) error {
 		return fmt.Errorf("-log-format must be text or json, not %q", *logFormat)
 	}
 
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, logger); err != nil {
+			return err
+		}
+	}
+
 	srv := &socks.Server{HTTPConnect: *httpConnect, Logger: logger, IdleTimeout: *idle}
 	var htpasswd *auth.Htpasswd
 	if *users != "" {
@@ -92,7 +101,7 @@ func run(args []string, stderr io.Writer) error {
 
 	var listeners []net.Listener
 	for _, addr := range listen {
-		l, err := net.Listen("tcp", addr)
+		l, err := socks.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			for _, l := range listeners {
 				l.Close()
@@ -138,4 +147,28 @@ func run(args []string, stderr io.Writer) error {
 			return nil
 		}
 	}
+}
+
+// servePprof serves the runtime's profiles on a loopback address, for
+// measuring the daemon under load (go tool pprof http://ADDR/debug/pprof/profile).
+func servePprof(addr string, logger *slog.Logger) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-pprof: %v", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("-pprof: %s is not a loopback address; profiles reveal internals", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	logger.Info("profiles", "addr", l.Addr().String())
+	go http.Serve(l, mux)
+	return nil
 }
