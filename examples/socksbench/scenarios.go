@@ -487,11 +487,11 @@ func (b *bench) openIdle(ctx context.Context) (net.Conn, error) {
 		c.SetDeadline(time.Now().Add(b.timeout))
 	}
 	var bb [1]byte
-	if _, err := c.Write([]byte{opEcho}); err != nil {
+	if _, err := c.Write([]byte{opHold}); err != nil {
 		c.Close()
 		return nil, err
 	}
-	if _, err := io.ReadFull(c, bb[:]); err != nil || bb[0] != opEcho {
+	if _, err := io.ReadFull(c, bb[:]); err != nil || bb[0] != opHold {
 		c.Close()
 		if err == nil {
 			err = fmt.Errorf("%w: the echo differs", errChecksum)

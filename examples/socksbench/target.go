@@ -34,6 +34,7 @@ const (
 	opUpload   = 'U'
 	opDownload = 'D'
 	opEcho     = 'E'
+	opHold     = 'H' // echo with no inactivity timeout: idle sessions are held as long as the client wants
 
 	maxTransfer = 1 << 40 // bound on N
 	ioChunk     = 128 << 10
@@ -215,7 +216,11 @@ func (t *target) handle(nc net.Conn) error {
 		binary.BigEndian.PutUint32(trailer[:], sum)
 		_, err = c.Write(trailer[:])
 		return err
-	case opEcho:
+	case opEcho, opHold:
+		if first[0] == opHold {
+			c.timeout = 0
+			nc.SetDeadline(time.Time{})
+		}
 		buf := first[:]
 		for {
 			if n > 0 {
