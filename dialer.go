@@ -85,25 +85,38 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, d.opError(network, nil, err)
 	}
-	if d.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
 	if d.Protocol == ProtocolMSProxy {
 		c, err := d.msproxy().DialContext(ctx, network, address)
 		return c, msproxyError(err)
 	}
+	conn, _, err := d.request(ctx, network, byte(socks5.CommandConnect), dest)
+	return conn, err
+}
+
+// withTimeout bounds ctx by the Dialer's Timeout, when it has one.
+func (d *Dialer) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.Timeout > 0 {
+		return context.WithTimeout(ctx, d.Timeout)
+	}
+	return ctx, func() {}
+}
+
+// request connects to the proxy and makes the request cmd for dest. It
+// returns the connection to use and the address the proxy reported, or a
+// *net.OpError.
+func (d *Dialer) request(ctx context.Context, network string, cmd byte, dest Addr) (net.Conn, Addr, error) {
 	c, err := d.connectProxy(ctx)
 	if err != nil {
-		return nil, d.opError(network, dest, err)
+		return nil, Addr{}, d.opError(network, dest, err)
 	}
-	conn, _, err := d.handshake(ctx, c, byte(socks5.CommandConnect), dest)
+	conn, bound, err := d.handshake(ctx, c, cmd, dest)
 	if err != nil {
 		c.Close()
-		return nil, d.opError(network, dest, err)
+		return nil, Addr{}, d.opError(network, dest, err)
 	}
-	return conn, nil
+	return conn, bound, nil
 }
 
 func (d *Dialer) opError(network string, dest net.Addr, err error) error {

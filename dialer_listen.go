@@ -33,27 +33,19 @@ func (d *Dialer) Listen(ctx context.Context, network, address string) (net.Liste
 	if err != nil {
 		return nil, d.opError(network, nil, err)
 	}
-	if d.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
 	if d.Protocol == ProtocolMSProxy {
 		ln, err := d.msproxy().Listen(ctx, network, address)
 		return ln, msproxyError(err)
 	}
-	c, err := d.connectProxy(ctx)
+	conn, bound, err := d.request(ctx, network, byte(socks5.CommandBind), peer)
 	if err != nil {
-		return nil, d.opError(network, peer, err)
-	}
-	conn, bound, err := d.handshake(ctx, c, byte(socks5.CommandBind), peer)
-	if err != nil {
-		c.Close()
-		return nil, d.opError(network, peer, err)
+		return nil, err
 	}
 	if bound.IP.IsValid() && bound.IP.IsUnspecified() {
 		// "Use the proxy's address" (SOCKS4's convention, and common in SOCKS5).
-		if ap, ok := addrPortOf(c.RemoteAddr()); ok {
+		if ap, ok := addrPortOf(conn.RemoteAddr()); ok {
 			bound.IP = ap.Addr().Unmap()
 		}
 	}
@@ -171,11 +163,8 @@ func (d *Dialer) ListenPacket(ctx context.Context, network, address string) (net
 	if d.Protocol != ProtocolSOCKS5 && d.Protocol != 0 {
 		return nil, d.opError(network, nil, errors.New("UDP ASSOCIATE needs a SOCKS5 proxy"))
 	}
-	if d.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
 	c, err := d.connectProxy(ctx)
 	if err != nil {
 		return nil, d.opError(network, nil, err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/virgilproxy/socks"
 	"github.com/virgilproxy/socks/auth"
+	"github.com/virgilproxy/socks/dialer"
 	"github.com/virgilproxy/socks/internal/testenv"
 )
 
@@ -296,3 +297,35 @@ func TestServerChainPassesNamesUnresolved(t *testing.T) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func asReply(err error, re **socks.ReplyError) bool { return errors.As(err, re) }
+
+// TestChainThroughDante: a connection through three proxies, ours, then
+// Dante, then ours, each seeing the next hop as its destination.
+func TestChainThroughDante(t *testing.T) {
+	dante := testenv.Dante(t, "none")
+	target := testenv.LineServer(t, "echo:")
+	first := startServer(t, &socks.Server{})
+	third := startServer(t, &socks.Server{})
+	d, err := dialer.Chain(
+		&socks.Dialer{ProxyAddr: first.addr},
+		&socks.Dialer{ProxyAddr: dante.Addr},
+		&socks.Dialer{ProxyAddr: third.addr, Protocol: socks.ProtocolSOCKS4a},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Dial("tcp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c)
+	if reqs := first.rec.all(); len(reqs) != 1 || reqs[0].Dest.String() != dante.Addr {
+		t.Errorf("first hop saw %+v, want one request to Dante at %s", reqs, dante.Addr)
+	}
+	if reqs := third.rec.all(); len(reqs) != 1 || reqs[0].Dest.String() != target || reqs[0].Protocol != socks.ProtocolSOCKS4 {
+		t.Errorf("third hop saw %+v, want one SOCKS4 request to %s", reqs, target)
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(dante.Output.String(), third.addr[strings.LastIndexByte(third.addr, ':')+1:])
+	}, "Dante logging the connect to the third hop")
+}

@@ -40,7 +40,7 @@ type session struct {
 
 	replies int
 	code    ReplyCode
-	logged  bool // a line naming this session was logged
+	logged  bool      // a line naming this session was logged
 	wbuf    [128]byte // holds every reply (a longer one, e.g. a 407 with a long realm, grows past it)
 }
 

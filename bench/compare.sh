@@ -23,6 +23,7 @@
 #	DURATION   length of each connection-rate run            (10s;  QUICK 2s)
 #	WORKERS    connection-rate worker counts                 (1,64,512)
 #	IDLE_N     idle sessions to hold                         (9000; QUICK 500)
+#	MAX_CONNS  connections at most per rate run                (40000)
 #	IDLE_HOLD  how long to hold them before measuring        (130s; QUICK 2s)
 #	TARGETS    which to run, space separated                 (direct virgil dante microsocks)
 #	PROXY_CPU / LOAD_CPU   cores for the proxies / the load  (0 / 1)
@@ -48,6 +49,7 @@ else
 	IDLE_HOLD="${IDLE_HOLD:-130s}"
 fi
 STREAMS="${STREAMS:-1,16}"
+MAX_CONNS="${MAX_CONNS:-40000}" # per rate run: bounds the TIME_WAIT sockets one run leaves
 WORKERS="${WORKERS:-1,64,512}"
 TARGETS="${TARGETS:-direct virgil dante microsocks}"
 PROXY_CPU="${PROXY_CPU:-0}"
@@ -103,10 +105,43 @@ cleanup() {
 	else
 		rm -rf "$work"
 	fi
+	declare -F restore_sysctls >/dev/null && restore_sysctls
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# A 10-second rate run opens some 100,000 loopback connections, each
+# leaving sockets in TIME_WAIT for 60 s: without help the next run finds no
+# free ephemeral port (Dante then answers "network unreachable", listeners
+# fail with EADDRINUSE). As root, widen the port range and let connects
+# reuse TIME_WAIT ports for the run; the old values come back on exit.
+saved_sysctls=()
+if [[ "$(id -u)" == 0 ]]; then
+	for kv in "net.ipv4.tcp_tw_reuse=1" "net.ipv4.ip_local_port_range=1024 65000"; do
+		key="${kv%%=*}"
+		saved_sysctls+=("$key=$(sysctl -n "$key" | tr '\t' ' ')")
+		sysctl -qw "$kv" || log "could not set $kv"
+	done
+fi
+restore_sysctls() {
+	local kv
+	for kv in "${saved_sysctls[@]}"; do
+		sysctl -qw "$kv" || true
+	done
+}
+
+# wait_time_wait waits (at most 70 s) until few sockets are left in
+# TIME_WAIT, so that one run's leftovers do not starve the next.
+wait_time_wait() {
+	local n
+	for _ in $(seq 70); do
+		n="$(ss -Htan state time-wait 2>/dev/null | wc -l)"
+		((n < 2000)) && return 0
+		sleep 1
+	done
+	log "still $n sockets in TIME_WAIT; going on"
+}
 
 log "building sockd and socksbench into $work"
 (cd "$repo" && go build -o "$work/sockd" ./examples/sockd && go build -o "$work/socksbench" ./examples/socksbench)
@@ -207,9 +242,10 @@ failed=()
 compare_args=()
 for scenario in idle rate bulk; do
 	for name in $TARGETS; do
+		wait_time_wait
 		start_proxy "$name"
 		args=(-proxy "$PROXY_URL" -scenario "$scenario" -json -progress 5s -limit "$((RUN_TIMEOUT - 10))s"
-			-bytes "$BYTES" -streams "$STREAMS" -duration "$DURATION" -workers "$WORKERS" -idle "$IDLE_N" -idle-hold "$IDLE_HOLD")
+			-bytes "$BYTES" -streams "$STREAMS" -duration "$DURATION" -workers "$WORKERS" -max-conns "$MAX_CONNS" -idle "$IDLE_N" -idle-hold "$IDLE_HOLD")
 		[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
 		log "$scenario: $name ($PROXY_URL)"
 		json="$work/$name-$scenario.json"

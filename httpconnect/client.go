@@ -76,7 +76,7 @@ type Response struct {
 // regard to ASCII case), or "".
 func (r *Response) Get(name string) string {
 	for _, h := range r.Header {
-		if asciiEqualFoldString(h.Name, name) {
+		if asciiEqualFold(h.Name, name) {
 			return h.Value
 		}
 	}
@@ -223,23 +223,4 @@ func trimOWSString(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-func asciiEqualFoldString(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		c, d := a[i], b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }

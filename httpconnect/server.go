@@ -290,9 +290,8 @@ func parseBasic(v []byte) (user, password string, ok bool) {
 	return s[:colon], s[colon+1:], true
 }
 
-// asciiEqualFold reports whether b equals s (ASCII lower case) ignoring
-// ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
+// asciiEqualFold reports whether b equals s, ignoring ASCII case.
+func asciiEqualFold[T string | []byte](b T, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
