@@ -118,7 +118,7 @@ trap 'exit 130' INT TERM
 # reuse TIME_WAIT ports for the run; the old values come back on exit.
 saved_sysctls=()
 if [[ "$(id -u)" == 0 ]]; then
-	for kv in "net.ipv4.tcp_tw_reuse=1" "net.ipv4.ip_local_port_range=1024 65000"; do
+	for kv in "net.ipv4.tcp_tw_reuse=1" "net.ipv4.ip_local_port_range=15000 65000"; do
 		key="${kv%%=*}"
 		saved_sysctls+=("$key=$(sysctl -n "$key" | tr '\t' ' ')")
 		sysctl -qw "$kv" || log "could not set $kv"
