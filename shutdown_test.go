@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,5 +135,39 @@ func TestServeConnDirect(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("ServeConn did not return after the client closed")
+	}
+}
+
+// emfileListener fails its first Accepts with EMFILE, as a listener does
+// when the process is out of descriptors, then accepts for real.
+type emfileListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptBackoff: temporary accept errors (EMFILE) are logged and
+// retried with backoff; the server keeps serving.
+func TestAcceptBackoff(t *testing.T) {
+	echo := testenv.EchoServer(t)
+	logs := &logBuffer{}
+	srv := &socks.Server{Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	l := &emfileListener{Listener: testenv.Listen(t)}
+	l.fails.Store(3)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	openSession(t, l.Addr().String(), echo)
+	if n := strings.Count(logs.String(), "accept error; retrying"); n != 3 {
+		t.Errorf("%d retry log lines, want 3:\n%s", n, logs.String())
+	}
+	srv.Close()
+	if err := <-done; !errors.Is(err, socks.ErrServerClosed) {
+		t.Fatalf("Serve = %v", err)
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -57,7 +56,6 @@ func run(args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	idle := fs.Duration("idle-timeout", 0, "end a session after this long with no traffic either way (0: never)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a shutdown waits for running sessions")
-	trim := fs.Duration("trim", time.Minute, "while sessions are open, return unused memory (stacks shrunk by the GC) to the OS this often (0: never)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `address` (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -113,11 +111,6 @@ func run(args []string, stderr io.Writer) error {
 		listeners = append(listeners, l)
 	}
 
-	if *trim > 0 {
-		stopTrim := trimMemory(srv, *trim)
-		defer stopTrim()
-	}
-
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
 		logger.Info("listening", "addr", l.Addr().String(), "http", *httpConnect)
@@ -154,33 +147,6 @@ func run(args []string, stderr io.Writer) error {
 			return nil
 		}
 	}
-}
-
-// trimMemory returns unused memory to the OS every interval while the
-// server holds sessions. A session's goroutine grows its stack during the
-// handshake and keeps it while the session idles, until a garbage
-// collection shrinks it; Go's own forced collection comes every two
-// minutes and its scavenger returns the freed pages slowly. For a daemon
-// holding thousands of idle sessions that is most of its memory, so it
-// collects and releases on its own schedule: one collection a minute,
-// whose cost grows with the live heap (milliseconds for thousands of
-// sessions).
-func trimMemory(srv *socks.Server, interval time.Duration) (stop func()) {
-	t := time.NewTicker(interval)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if srv.Sessions() > 0 {
-					debug.FreeOSMemory()
-				}
-			}
-		}
-	}()
-	return func() { t.Stop(); close(done) }
 }
 
 // servePprof serves the runtime's profiles on a loopback address, for
