@@ -8,8 +8,10 @@
 // The leaves know one thing each and import nothing of ours but auth:
 //
 //	socks4, socks5, httpconnect   wire codecs: parse and write handshakes, requests, replies
+//	msproxy                       MS Proxy v2: codec, client and server
 //	auth                          identities; username/password stores (memory, htpasswd)
-//	relay                         moving bytes: a TCP pipe that keeps half-close and zero-copy
+//	relay                         moving bytes: a TCP pipe that keeps half-close and zero-copy,
+//	                              and the UDP association engine
 //
 // This package is the hub. A [Server] takes each accepted connection
 // through a pipeline:
@@ -20,13 +22,24 @@
 //	  -> handshake and auth     method negotiation, RFC 1929 or Proxy-Authorization
 //	  -> *Request               the same for every protocol
 //	  -> Middleware chain       socks-rules: per request; refuse with a *ReplyError
-//	  -> Handler                CONNECT: dial through Server.Dialer, reply, relay
+//	  -> Handler                CONNECT: dial through Server.Dialer, reply, relay;
+//	                            BIND: listen, two replies, relay; UDP ASSOCIATE: relay datagrams
 //
 // Middleware and ConnMiddleware wrap handlers the way net/http handlers are
 // wrapped; [Chain] composes them with the first one outermost. A handler
 // answers through a [ReplyWriter] with a protocol-neutral [ReplyCode] that
 // each protocol maps to its own wire value, so a rule written once refuses
 // a SOCKS4, SOCKS5 or HTTP client in each one's terms.
+//
+// # Client side
+//
+// [Dialer] makes connections through a SOCKS4, SOCKS4a, SOCKS5, HTTP CONNECT
+// or MS Proxy v2 proxy; it is a proxy.ContextDialer, so it serves as an
+// http.Transport's DialContext and as a Server's Dialer (chaining to an
+// upstream). [Dialer.Listen] is BIND as a net.Listener and
+// [Dialer.ListenPacket] UDP ASSOCIATE as a net.PacketConn. Package dialer
+// builds Dialers from URLs, chains them, and routes by Dante-style route
+// tables.
 //
 // # Performance
 //
