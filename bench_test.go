@@ -42,25 +42,11 @@ func BenchmarkHandshake(b *testing.B) {
 	// accept, one goroutine, read the request, write a fixed reply. The
 	// difference between a case and the baseline is the proxy's own cost.
 	b.Run("baseline", func(b *testing.B) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer l.Close()
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					var buf [64]byte
-					io.ReadFull(c, buf[:13])
-					c.Write(buf[:12])
-					c.Close()
-				}()
-			}
-		}()
+		l := serveEach(b, func(c net.Conn) {
+			var buf [64]byte
+			io.ReadFull(c, buf[:13])
+			c.Write(buf[:12])
+		})
 		runHandshakes(b, l.Addr().String(), cases[0].request, 12)
 	})
 	for _, tc := range cases {
@@ -108,37 +94,13 @@ func runHandshakes(b *testing.B, addr string, request []byte, replyLen int) {
 // instead of an in-process server.
 func BenchmarkTransfer(b *testing.B) {
 	const chunk = 64 << 20
-	sink, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sink.Close()
-	go func() {
-		for {
-			c, err := sink.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				n, _ := io.Copy(io.Discard, c)
-				var ack [8]byte
-				binary.BigEndian.PutUint64(ack[:], uint64(n))
-				c.Write(ack[:])
-			}()
-		}
-	}()
-	proxyAddr := os.Getenv("VIRGIL_BENCH_PROXY")
-	if proxyAddr == "" {
-		srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		go srv.Serve(l)
-		defer srv.Close()
-		proxyAddr = l.Addr().String()
-	}
+	sink := serveEach(b, func(c net.Conn) {
+		n, _ := io.Copy(io.Discard, c)
+		var ack [8]byte
+		binary.BigEndian.PutUint64(ack[:], uint64(n))
+		c.Write(ack[:])
+	})
+	proxyAddr := benchProxy(b)
 	buf := make([]byte, 256<<10)
 	run := func(b *testing.B, dial func() (net.Conn, error)) {
 		b.SetBytes(chunk)
@@ -218,4 +180,44 @@ func BenchmarkDial(b *testing.B) {
 			}
 		})
 	}
+}
+
+// serveEach runs handle, then closes the connection, for every connection
+// accepted on a new loopback listener, until the benchmark ends.
+func serveEach(b *testing.B, handle func(net.Conn)) net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return l
+}
+
+// benchProxy returns the proxy to measure: VIRGIL_BENCH_PROXY when set (an
+// external daemon, pinned by the caller), else an in-process server that
+// stops with the benchmark.
+func benchProxy(b *testing.B) string {
+	if addr := os.Getenv("VIRGIL_BENCH_PROXY"); addr != "" {
+		return addr
+	}
+	srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	b.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
 }

@@ -2,9 +2,7 @@ package socks_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -37,17 +35,7 @@ func BenchmarkUDPRelay(b *testing.B) {
 	}()
 	echoAddr := echo.LocalAddr().(*net.UDPAddr)
 
-	proxyAddr := os.Getenv("VIRGIL_BENCH_PROXY")
-	if proxyAddr == "" {
-		srv := &socks.Server{Logger: slog.New(slog.DiscardHandler)}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		go srv.Serve(l)
-		defer srv.Close()
-		proxyAddr = l.Addr().String()
-	}
+	proxyAddr := benchProxy(b)
 	direct := func(b *testing.B) net.PacketConn {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
