@@ -76,6 +76,27 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("the log holds the password:\n%s", logs.String())
 	}
 
+	// SIGHUP reloads the users file: the new password works, the old one not.
+	hash2, err := auth.HashPassword("pw2", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(users, []byte("alice:"+hash2+"\n"), 0o600)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), `"msg":"users reloaded"`); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP:\n%s", logs.String())
+		}
+	}
+	if c, err := (&socks.Dialer{ProxyAddr: addr, Username: "alice", Password: "pw2"}).Dial("tcp", target); err != nil {
+		t.Fatalf("new password after SIGHUP: %v", err)
+	} else {
+		c.Close()
+	}
+	if _, err := (&socks.Dialer{ProxyAddr: addr, Username: "alice", Password: "pw"}).Dial("tcp", target); err == nil {
+		t.Fatal("old password still accepted after SIGHUP")
+	}
+
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {
 	case err := <-done:
