@@ -473,6 +473,35 @@ func TestEarlyDataNotLost(t *testing.T) {
 	}
 }
 
+// TestConnReadsEarlyBytesOnce: every ReplyWriter.Conn call returns the
+// same stream, so bytes the handshake read ahead are delivered once even
+// when two parts of a handler read from it.
+func TestConnReadsEarlyBytesOnce(t *testing.T) {
+	got := make(chan string, 1)
+	h := socks.HandlerFunc(func(ctx context.Context, w socks.ReplyWriter, r *socks.Request) error {
+		if err := w.Reply(socks.ReplySucceeded, nil); err != nil {
+			return err
+		}
+		a := make([]byte, 5)
+		io.ReadFull(w.Conn(), a)
+		b := make([]byte, 6)
+		io.ReadFull(w.Conn(), b)
+		got <- string(a) + "|" + string(b)
+		return nil
+	})
+	ts := startServer(t, &socks.Server{HTTPConnect: true, Handler: h})
+	c := dialRaw(t, ts.addr)
+	io.WriteString(c, "CONNECT a.example:1 HTTP/1.1\r\n\r\nearly bytes")
+	select {
+	case s := <-got:
+		if s != "early| bytes" {
+			t.Fatalf("handler read %q, want %q", s, "early| bytes")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler did not read the early bytes")
+	}
+}
+
 func TestConnectReplyCodes(t *testing.T) {
 	// A port with nothing listening: refused (5).
 	l := testenv.Listen(t)

@@ -37,6 +37,9 @@ type session struct {
 
 	br    *bufio.Reader // handshake reader; nil once released
 	early []byte        // bytes the client sent after its request, read by the handshake
+	// prefixed is the client connection with early in front, once Conn
+	// made it.
+	prefixed *prefixConn
 
 	replies int
 	code    ReplyCode
@@ -343,10 +346,15 @@ func (ss *session) Reply(code ReplyCode, bound net.Addr) error {
 // Replied implements ReplyWriter.
 func (ss *session) Replied() bool { return ss.replies > 0 }
 
-// Conn implements ReplyWriter.
+// Conn implements ReplyWriter. Every call returns the same connection, so
+// bytes read ahead are delivered once however many callers ask.
 func (ss *session) Conn() net.Conn {
 	if len(ss.early) > 0 {
-		return &prefixConn{Conn: ss.client, prefix: ss.early}
+		ss.prefixed = &prefixConn{Conn: ss.client, prefix: ss.early}
+		ss.early = nil
+	}
+	if ss.prefixed != nil {
+		return ss.prefixed
 	}
 	return ss.client
 }
