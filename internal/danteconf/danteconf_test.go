@@ -164,15 +164,22 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		lines := strings.Count(s, "\n") + 1
+		restLine := 0 // a user:/group:/libwrap: key is on this line: braces are words there
 		for i, tk := range toks {
+			if tk.Kind == Key && restOfLineKeys[tk.Text] {
+				restLine = tk.Line
+			}
 			if tk.Line < 1 || tk.Line > lines || tk.Text == "" || len(tk.Text) > MaxWordLen {
 				t.Fatalf("token %d %+v out of bounds", i, tk)
 			}
 			if i > 0 && tk.Line < toks[i-1].Line {
 				t.Fatalf("lines go backwards at token %d", i)
 			}
-			if tk.Kind == Word && !strings.Contains(tk.Text, "}") && strings.ContainsAny(tk.Text, "#{ \t\n") {
+			if tk.Kind == Word && strings.ContainsAny(tk.Text, "# \t\n") {
 				t.Fatalf("word %q holds a separator", tk.Text)
+			}
+			if tk.Kind == Word && tk.Line != restLine && strings.ContainsAny(tk.Text, "{}") {
+				t.Fatalf("word %q holds a brace outside a user:/group:/libwrap: line", tk.Text)
 			}
 		}
 		stmts, err := Group(toks)
