@@ -76,10 +76,12 @@ func (s *Server) serveBind(ctx context.Context, w ReplyWriter, r *Request) error
 		n, err := client.Read(early[:])
 		earlyN = n
 		if err == nil {
-			err = errEarlyData
+			// Data for the peer: keep waiting for it (the byte is kept).
+			watch <- errEarlyData
+			return
 		}
 		watch <- err
-		cancel()
+		cancel() // the client left or the deadline of stopWatch fired
 	}()
 	stopWatch := func() error {
 		client.SetReadDeadline(time.Unix(1, 0))

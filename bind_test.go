@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,5 +155,77 @@ func TestBindTimeout(t *testing.T) {
 	var re *socks.ReplyError
 	if !asReply(err, &re) || re.Code != socks.ReplyTTLExpired {
 		t.Fatalf("Accept = %v, want TTL expired", err)
+	}
+}
+
+// TestBindEarlyData: a byte the client sends before the peer connects does
+// not end the wait, and reaches the peer first.
+func TestBindEarlyData(t *testing.T) {
+	ts := startServer(t, &socks.Server{})
+	c := dialRaw(t, ts.addr)
+	c.Write([]byte{5, 1, 0, 5, 2, 0, 1, 0, 0, 0, 0, 0, 0})
+	first := make([]byte, 2+10)
+	if _, err := io.ReadFull(c, first); err != nil || first[3] != 0 {
+		t.Fatalf("first reply %x, %v", first, err)
+	}
+	bound := net.JoinHostPort(net.IP(first[6:10]).String(), itoa(int(first[10])<<8|int(first[11])))
+	c.Write([]byte("e"))
+	time.Sleep(50 * time.Millisecond) // let the server see the byte before the peer comes
+	peer, err := net.Dial("tcp", bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	second := make([]byte, 10)
+	if _, err := io.ReadFull(c, second); err != nil || second[1] != 0 {
+		t.Fatalf("second reply %x, %v", second, err)
+	}
+	c.Write([]byte("arly"))
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "early" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+}
+
+// TestBindPeerFilter: a PeerFilter set by middleware is asked about each
+// BIND peer (Inbound); a refused peer is closed and the wait goes on.
+func TestBindPeerFilter(t *testing.T) {
+	var asked atomic.Int32
+	filter := func(next socks.Handler) socks.Handler {
+		return socks.HandlerFunc(func(ctx context.Context, w socks.ReplyWriter, r *socks.Request) error {
+			r.PeerFilter = func(dir socks.Direction, peer socks.Addr) bool {
+				return dir == socks.Inbound && asked.Add(1) > 1 // refuse the first peer only
+			}
+			return next.ServeSOCKS(ctx, w, r)
+		})
+	}
+	ts := startServer(t, &socks.Server{Middleware: []socks.Middleware{filter}})
+	ln, err := (&socks.Dialer{ProxyAddr: ts.addr}).Listen(context.Background(), "tcp", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	refused, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := refused.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the refused peer's connection stayed open")
+	}
+	refused.Close()
+	accepted, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer accepted.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.RemoteAddr().String() != accepted.LocalAddr().String() || asked.Load() != 2 {
+		t.Fatalf("accepted %v after %d filter calls; want %v after 2", c.RemoteAddr(), asked.Load(), accepted.LocalAddr())
 	}
 }

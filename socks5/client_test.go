@@ -26,15 +26,8 @@ func TestAppendGreeting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := AppendGreeting([]byte("pre"), tt.methods...)
-			checkErrs(t, err, tt.wantErr)
-			if err != nil {
-				if string(got) != "pre" {
-					t.Errorf("on error got %q, want the input unchanged", got)
-				}
+			if !checkAppend(t, got, err, tt.want, tt.wantErr) {
 				return
-			}
-			if diff := cmp.Diff("pre"+tt.want, string(got)); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -94,15 +87,8 @@ func TestAppendUsernamePasswordRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := AppendUsernamePasswordRequest([]byte("pre"), tt.user, tt.password)
-			checkErrs(t, err, tt.wantErr)
-			if err != nil {
-				if string(got) != "pre" {
-					t.Errorf("on error got %q, want the input unchanged", got)
-				}
+			if !checkAppend(t, got, err, tt.want, tt.wantErr) {
 				return
-			}
-			if diff := cmp.Diff("pre"+tt.want, string(got)); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -167,15 +153,8 @@ func TestAppendRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := AppendRequest([]byte("pre"), tt.r)
-			checkErrs(t, err, tt.wantErr)
-			if err != nil {
-				if string(got) != "pre" {
-					t.Errorf("on error got %q, want the input unchanged", got)
-				}
+			if !checkAppend(t, got, err, tt.want, tt.wantErr) {
 				return
-			}
-			if diff := cmp.Diff("pre"+tt.want, string(got)); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}

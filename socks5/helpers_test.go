@@ -91,3 +91,22 @@ func cat(parts ...string) []byte {
 }
 
 var name255 = string(bytes.Repeat([]byte("a"), 255))
+
+// checkAppend checks the result of an Append function called with the
+// prefix "pre": on an expected error, the prefix comes back unchanged; on
+// success, the prefix is followed by want. It reports whether the caller's
+// test may go on (no error).
+func checkAppend(t *testing.T, got []byte, err error, want string, wantErr []error) bool {
+	t.Helper()
+	checkErrs(t, err, wantErr)
+	if err != nil {
+		if string(got) != "pre" {
+			t.Errorf("on error got %q, want the input unchanged", got)
+		}
+		return false
+	}
+	if diff := cmp.Diff("pre"+want, string(got)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	return true
+}
