@@ -36,9 +36,16 @@ func (s *Server) serveConnect(ctx context.Context, w ReplyWriter, r *Request) er
 }
 
 // dial connects to r.Dest through the server's Dialer within the connect
-// timeout. The timeout's context ends with the dial, so a long session
-// does not carry its timer.
-func (s *Server) dial(ctx context.Context, r *Request) (net.Conn, error) {
+// timeout, on a goroutine of the server's deepPool, so that the session's
+// goroutine does not keep the stack the dial grows.
+func (s *Server) dial(ctx context.Context, r *Request) (c net.Conn, err error) {
+	s.deep.do(func() { c, err = s.dialNow(ctx, r) })
+	return c, err
+}
+
+// dialNow dials on the calling goroutine. The timeout's context ends with
+// the dial, so a long session does not carry its timer.
+func (s *Server) dialNow(ctx context.Context, r *Request) (net.Conn, error) {
 	ctx = context.WithValue(ctx, requestKey{}, r)
 	if t := durationOr(s.ConnectTimeout, DefaultConnectTimeout); t > 0 {
 		var cancel context.CancelFunc

@@ -55,6 +55,22 @@ func (s *Server) serveProtocol(ctx context.Context, c net.Conn) error {
 		return errors.New("socks: connection handler called outside Server.ServeConn")
 	}
 	ss.client = c
+	if err := ss.handshake(ctx); err != nil {
+		return err
+	}
+	err := s.handler.ServeSOCKS(ctx, ss, &ss.req)
+	return ss.finish(ctx, err)
+}
+
+// handshake detects the protocol and runs its handshake up to the request.
+// It is kept out of serveProtocol (go:noinline) so that the frames a
+// session keeps on its stack for the whole relay stay small: an idle
+// session's goroutine then fits the 4 KiB stack it grows to (see
+// Server.dial).
+//
+//go:noinline
+func (ss *session) handshake(ctx context.Context) error {
+	s, c := ss.srv, ss.client
 	if t := durationOr(s.HandshakeTimeout, DefaultHandshakeTimeout); t > 0 {
 		c.SetDeadline(time.Now().Add(t))
 	}
@@ -96,8 +112,14 @@ func (s *Server) serveProtocol(ctx context.Context, c net.Conn) error {
 		ss.early = append([]byte(nil), p...)
 	}
 	ss.releaseReader()
+	return nil
+}
 
-	err = s.handler.ServeSOCKS(ctx, ss, &ss.req)
+// finish answers a request the handler left unanswered and logs the end of
+// the session.
+//
+//go:noinline
+func (ss *session) finish(ctx context.Context, err error) error {
 	// A request not answered yet (or a BIND between its two replies) gets
 	// the reply its error asks for.
 	if ss.replies == 0 || (ss.req.Command == CommandBind && ss.replies == 1 && err != nil) {
@@ -393,13 +415,20 @@ func (ss *session) logConnect(code ReplyCode, bound net.Addr) {
 	if !l.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
+	ss.logged = true
+	// On a pool goroutine: a slog handler grows a stack to 8 KiB, and the
+	// session's goroutine is about to block for the whole relay (see
+	// deepPool).
+	ss.srv.deep.do(func() { ss.logConnectNow(l, code, bound) })
+}
+
+func (ss *session) logConnectNow(l *slog.Logger, code ReplyCode, bound net.Addr) {
 	var buf [8]slog.Attr
 	attrs := append(ss.baseAttrs(buf[:0]), slog.String("reply", code.String()))
 	if bound != nil {
 		attrs = append(attrs, slog.String("bound", bound.String()))
 	}
-	ss.logged = true
-	l.LogAttrs(ctx, slog.LevelInfo, "connect", attrs...)
+	l.LogAttrs(context.Background(), slog.LevelInfo, "connect", attrs...)
 }
 
 func (ss *session) logEnd(ctx context.Context, err error) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, vet, the race-enabled test suite,
-# and a brief run of every fuzz target. Third-party tools the end-to-end
-# tests use are skipped when missing, unless CI=true (then they fail);
-# .ci/run installs them.
+# the stack measurement without -race, and a brief run of every fuzz
+# target. Third-party tools the end-to-end tests use are skipped when
+# missing, unless CI=true (then they fail); .ci/run installs them.
 set -euo pipefail
 cd "$(dirname "$0")"
 fuzztime=${FUZZTIME:-3s}
@@ -13,6 +13,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
+# Memory measurements that -race would distort (they skip under -race).
+go test -count=1 -run '^TestIdleSessionStack$' .
 
 # Every fuzz target, briefly.
 for file in $(grep -l '^func Fuzz' $(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go')); do

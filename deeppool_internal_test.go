@@ -1,0 +1,191 @@
+package socks
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// holdTarget accepts connections on loopback and keeps them open, with no
+// goroutine per connection.
+func holdTarget(t *testing.T) (addr string, accepted func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
+}
+
+func startInternalServer(t *testing.T) (*Server, string) {
+	t.Helper()
+	srv := &Server{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-served })
+	return srv, ln.Addr().String()
+}
+
+func countGoroutines(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), fn)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestIdleSessionStack holds idle CONNECT sessions and measures the stack
+// memory each one adds: the session's goroutine (4 KiB, as the dial and
+// the connect log line run on pool goroutines) and the relay's second one
+// (2 KiB). With those on the session's goroutine it was 10 KiB. The server
+// logs at Info, so the log line is part of what is measured.
+func TestIdleSessionStack(t *testing.T) {
+	if raceEnabled {
+		t.Skip("stack sizes under -race are not a production build's; test.sh runs this test without -race")
+	}
+	target, accepted := holdTarget(t)
+	srv, proxyAddr := startInternalServer(t)
+	d := &Dialer{ProxyAddr: proxyAddr}
+	ctx := context.Background()
+
+	// Warm up: the dial pool's goroutine and its grown stack exist before
+	// the baseline is taken.
+	warm, err := d.DialContext(ctx, "tcp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer warm.Close()
+	waitUntil(t, func() bool { return accepted() == 1 && srv.Sessions() == 1 }, "the warm-up session")
+
+	const n = 200
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g0 := runtime.NumGoroutine()
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := d.DialContext(ctx, "tcp", target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitUntil(t, func() bool { return accepted() == n+1 && runtime.NumGoroutine() >= g0+2*n }, "the sessions to reach their relays")
+	runtime.ReadMemStats(&after)
+	perSession := float64(after.StackInuse-before.StackInuse) / n
+	t.Logf("stack per idle session: %.0f bytes (%d goroutines for %d sessions)", perSession, runtime.NumGoroutine()-g0, n)
+	if limit := float64(7 << 10); perSession > limit {
+		t.Errorf("idle sessions hold %.0f bytes of stack each, want at most %.0f", perSession, limit)
+	}
+}
+
+// TestDeepPool checks that concurrent dials each get a pool goroutine,
+// that idle ones are reused and then expire, and that Close ends them.
+func TestDeepPool(t *testing.T) {
+	target, _ := holdTarget(t)
+	srv, proxyAddr := startInternalServer(t)
+	srv.deep.idleTime = 200 * time.Millisecond // before the first dial
+	d := &Dialer{ProxyAddr: proxyAddr}
+	const workerFn = "(*deepWorker).loop"
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			c, err := d.DialContext(context.Background(), "tcp", target)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.Close()
+		})
+	}
+	wg.Wait()
+	if w := countGoroutines(workerFn); w < 1 || w > 8 {
+		t.Fatalf("%d dial workers after 8 dials, want 1 to 8", w)
+	}
+	idle := countGoroutines(workerFn)
+
+	// Sequential dials reuse an idle worker instead of starting one.
+	for range 5 {
+		c, err := d.DialContext(context.Background(), "tcp", target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if w := countGoroutines(workerFn); w != idle {
+		t.Errorf("%d dial workers after 5 more sequential dials, want the %d idle ones reused", w, idle)
+	}
+
+	// Idle workers and the sweeper go away after dialPoolIdleTime.
+	waitUntil(t, func() bool {
+		return countGoroutines(workerFn) == 0 && countGoroutines("(*deepPool).sweep") == 0
+	}, "idle pool workers to expire")
+
+	// Close ends workers at once.
+	c, err := d.DialContext(context.Background(), "tcp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if countGoroutines(workerFn) != 1 {
+		t.Fatalf("want one dial worker after a dial")
+	}
+	srv.Close()
+	waitUntil(t, func() bool {
+		return countGoroutines(workerFn) == 0 && countGoroutines("(*deepPool).sweep") == 0
+	}, "Close to end the pool workers")
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package socks
+
+// raceEnabled: the race detector's instrumentation makes frames larger, so
+// stack measurements are not those of a production build.
+const raceEnabled = true
