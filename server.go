@@ -145,7 +145,7 @@ var defaultDialer = &net.Dialer{KeepAliveConfig: keepAlive}
 // Listen opens a TCP listener for a Server, with keepalive on the accepted
 // connections at the kernel's timing (see ListenAndServe).
 func Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	lc := listenConfig()
 	return lc.Listen(ctx, network, address)
 }
 
