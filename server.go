@@ -85,6 +85,13 @@ type Server struct {
 	// UDPIdleTimeout ends a UDP association with no datagram either way
 	// for this long; relay.DefaultUDPIdleTimeout if zero, none if negative.
 	UDPIdleTimeout time.Duration
+
+	// UDPBusyPoll, when positive, makes UDP associations poll their
+	// sockets without sleeping for this long after each datagram: lower
+	// round-trip latency for the price of a busy core and of delays for
+	// other sessions while it spins (see relay.UDPOptions.BusyPoll). Off
+	// when zero.
+	UDPBusyPoll time.Duration
 	// IdleTimeout ends a relayed session when no byte moved either way for
 	// this long; zero means no limit.
 	IdleTimeout time.Duration

@@ -43,6 +43,7 @@ func (s *Server) serveAssociate(ctx context.Context, w ReplyWriter, r *Request) 
 		Client:      netip.AddrPortFrom(clientIP, port),
 		IdleTimeout: s.UDPIdleTimeout,
 		Resolve:     s.resolveUDP,
+		BusyPoll:    s.UDPBusyPoll,
 	}
 	if f := r.PeerFilter; f != nil {
 		opt.Allow = func(outbound bool, peer netip.AddrPort, name string) bool {

@@ -59,6 +59,12 @@ func TestListenPacketAgainstOurServer(t *testing.T) {
 	udpRoundTrip(t, quietServer(t, &socks.Server{}))
 }
 
+// TestListenPacketBusyPoll runs the same exchange through a server whose
+// associations busy-poll (relay's tests check that path is the one taken).
+func TestListenPacketBusyPoll(t *testing.T) {
+	udpRoundTrip(t, quietServer(t, &socks.Server{UDPBusyPoll: 200 * time.Microsecond}))
+}
+
 // rawAssociate performs a UDP ASSOCIATE by hand and returns the control
 // connection and the relay's address.
 func rawAssociate(t *testing.T, proxyAddr string, declared netip.AddrPort) (net.Conn, netip.AddrPort) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -139,6 +140,33 @@ type assocConfig struct {
 	declarePort           bool   // declare the client's port in Client
 }
 
+// inBothModes runs f as two subtests: "blocking" (the default loops) and
+// "busy-poll" (UDPOptions.BusyPoll set by startAssoc and withTestMode).
+func inBothModes(t *testing.T, f func(*testing.T)) {
+	t.Run("blocking", func(t *testing.T) {
+		before := pollLoops.Load()
+		f(t)
+		if n := pollLoops.Load() - before; n != 0 {
+			t.Errorf("%d associations took the busy-poll path without BusyPoll", n)
+		}
+	})
+	t.Run("busy-poll", func(t *testing.T) {
+		before := pollLoops.Load()
+		f(t)
+		if pollLoops.Load() == before && !t.Skipped() && runtime.GOOS == "linux" {
+			t.Error("no association took the busy-poll path")
+		}
+	})
+}
+
+// withTestMode sets BusyPoll in the busy-poll subtests of inBothModes.
+func withTestMode(t testing.TB, opt UDPOptions) UDPOptions {
+	if opt.BusyPoll == 0 && strings.Contains(t.Name(), "/busy-poll") {
+		opt.BusyPoll = 200 * time.Microsecond
+	}
+	return opt
+}
+
 var v4Config = assocConfig{
 	clientNet: "udp4", clientAddr: "127.0.0.1:0",
 	relayNet: "udp4", relayAddr: "127.0.0.1:0",
@@ -165,6 +193,7 @@ func startAssoc(t testing.TB, cfg assocConfig, opt UDPOptions) *testAssoc {
 	if !opt.Client.Addr().IsValid() {
 		opt.Client = netip.AddrPortFrom(ca.Addr(), port)
 	}
+	opt = withTestMode(t, opt)
 	ctx, cancel := context.WithCancel(context.Background())
 	ta.cancel = cancel
 	go func() {
@@ -283,7 +312,9 @@ func expectNothing(t testing.TB, c *net.UDPConn, what string) {
 	}
 }
 
-func TestUDPRoundTrip(t *testing.T) {
+func TestUDPRoundTrip(t *testing.T) { inBothModes(t, testUDPRoundTrip) }
+
+func testUDPRoundTrip(t *testing.T) {
 	tests := []struct {
 		name     string
 		cfg      assocConfig
@@ -345,7 +376,9 @@ func TestUDPRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUDPForeignSources(t *testing.T) {
+func TestUDPForeignSources(t *testing.T) { inBothModes(t, testUDPForeignSources) }
+
+func testUDPForeignSources(t *testing.T) {
 	tests := []struct {
 		name        string
 		declarePort bool
@@ -399,7 +432,9 @@ func TestUDPForeignSources(t *testing.T) {
 	}
 }
 
-func TestUDPMalformedAndEarly(t *testing.T) {
+func TestUDPMalformedAndEarly(t *testing.T) { inBothModes(t, testUDPMalformedAndEarly) }
+
+func testUDPMalformedAndEarly(t *testing.T) {
 	echo := startEcho(t, "udp4", "127.0.0.1:0", true)
 	ta := startAssoc(t, v4Config, UDPOptions{})
 	// A peer datagram before the client's port is known is dropped.
@@ -440,7 +475,9 @@ type fragStep struct {
 	sleep   time.Duration // before sending
 }
 
-func TestUDPFragments(t *testing.T) {
+func TestUDPFragments(t *testing.T) { inBothModes(t, testUDPFragments) }
+
+func testUDPFragments(t *testing.T) {
 	tests := []struct {
 		name      string
 		opt       UDPOptions
@@ -529,7 +566,9 @@ func checkUDPInvariant(t testing.TB, r UDPResult) {
 	}
 }
 
-func TestUDPAllow(t *testing.T) {
+func TestUDPAllow(t *testing.T) { inBothModes(t, testUDPAllow) }
+
+func testUDPAllow(t *testing.T) {
 	echo := startEcho(t, "udp4", "127.0.0.1:0", true)
 	other := startEcho(t, "udp4", "127.0.0.1:0", true)
 	type call struct {
@@ -622,7 +661,9 @@ func TestUDPResolveCache(t *testing.T) {
 	}
 }
 
-func TestUDPEnding(t *testing.T) {
+func TestUDPEnding(t *testing.T) { inBothModes(t, testUDPEnding) }
+
+func testUDPEnding(t *testing.T) {
 	t.Run("control-closed", func(t *testing.T) {
 		ta := startAssoc(t, v4Config, UDPOptions{})
 		time.Sleep(20 * time.Millisecond)
@@ -740,7 +781,9 @@ func TestUDPEnding(t *testing.T) {
 
 // TestUDPManyAssociations opens and closes associations one after another
 // and checks that neither goroutines nor descriptors pile up.
-func TestUDPManyAssociations(t *testing.T) {
+func TestUDPManyAssociations(t *testing.T) { inBothModes(t, testUDPManyAssociations) }
+
+func testUDPManyAssociations(t *testing.T) {
 	n := 1000
 	if testing.Short() {
 		n = 100
@@ -782,7 +825,7 @@ func TestUDPManyAssociations(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			_, err := Associate(context.Background(), srv, relay, remote,
-				UDPOptions{Client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0)})
+				withTestMode(t, UDPOptions{Client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0)}))
 			done <- err
 		}()
 		if i%10 == 0 { // some of them carry a round trip
@@ -816,7 +859,9 @@ func TestUDPManyAssociations(t *testing.T) {
 
 // TestUDPNoAllocs checks that the steady-state round trip of IP-addressed
 // datagrams allocates nothing, in the engine and in this test's loop.
-func TestUDPNoAllocs(t *testing.T) {
+func TestUDPNoAllocs(t *testing.T) { inBothModes(t, testUDPNoAllocs) }
+
+func testUDPNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
