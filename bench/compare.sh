@@ -145,6 +145,9 @@ wait_time_wait() {
 
 log "building sockd and socksbench into $work"
 (cd "$repo" && go build -o "$work/sockd" ./examples/sockd && go build -o "$work/socksbench" ./examples/socksbench)
+# The version of what was built, taken now: the tree may change while the
+# run goes on, and the output file itself is not a local change.
+built_from="$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo 'this checkout')$(cd "$repo" && git diff --quiet HEAD -- . ':(exclude)bench/results.md' 2>/dev/null || echo ' (with local changes)')"
 
 # --- helpers -----------------------------------------------------------------
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -273,7 +276,7 @@ done
 	echo
 	echo "- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $ncpu CPUs, Linux $(uname -r), $(go version | cut -d' ' -f3)"
 	echo "- Proxies pinned to CPU $PROXY_CPU, socksbench (client and its target) to CPU $LOAD_CPU; open-files limit $(ulimit -n)"
-	echo "- Versions: Virgil sockd from $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo 'this checkout')$(cd "$repo" && git diff --quiet 2>/dev/null || echo ' (with local changes)'); $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
+	echo "- Versions: Virgil sockd from $built_from; $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
 	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; all over SOCKS5 with no authentication"
 	echo
 	"$work/socksbench" -compare "${compare_args[@]}"
