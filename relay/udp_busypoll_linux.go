@@ -229,6 +229,9 @@ func (a *udpAssoc) pollLoop(w *udpWaiter, busyPoll time.Duration, bufs *udpBufs,
 		if a.stopped.Load() {
 			return
 		}
+		if a.q.active {
+			a.expire(up) // the reassembly timer, even while peers keep the loop busy
+		}
 		now := udpNanotime()
 		if moved {
 			lastMoved, spins = now, 0
