@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,7 +37,7 @@ func TestDaemon(t *testing.T) {
 	logs := &syncBuf{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"-listen", "127.0.0.1:0", "-users", users, "-http", "-log-format", "json"}, logs)
+		done <- run([]string{"-listen", "127.0.0.1:0", "-users", users, "-http", "-log-format", "json", "-udp-busy-poll", "200us"}, logs)
 	}()
 
 	re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
@@ -64,6 +66,7 @@ func TestDaemon(t *testing.T) {
 		}
 		c.Close()
 	}
+	udpThroughBusyPoll(t, addr)
 	if _, err := (&socks.Dialer{ProxyAddr: addr, Username: "alice", Password: "nope"}).Dial("tcp", target); err == nil {
 		t.Fatal("wrong password accepted")
 	}
@@ -116,5 +119,31 @@ func TestBadFlags(t *testing.T) {
 		if err := run(args, &syncBuf{}); err == nil {
 			t.Errorf("run(%q) succeeded, want an error", args)
 		}
+	}
+}
+
+// udpThroughBusyPoll does a UDP round trip through the daemon and checks
+// that -udp-busy-poll reached the association: its goroutine is in the
+// relay's busy-poll loop while the association is open.
+func udpThroughBusyPoll(t *testing.T, addr string) {
+	t.Helper()
+	echo := testenv.UDPEchoServer(t, "127.0.0.1")
+	pc, err := (&socks.Dialer{ProxyAddr: addr, Username: "alice", Password: "pw"}).ListenPacket(context.Background(), "udp", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := pc.WriteTo([]byte("ping"), echo); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 16)
+	if n, _, err := pc.ReadFrom(b); err != nil || string(b[:n]) != "ping" {
+		t.Fatalf("UDP echo: %q, %v", b[:n], err)
+	}
+	stacks := make([]byte, 1<<20)
+	stacks = stacks[:runtime.Stack(stacks, true)]
+	if !strings.Contains(string(stacks), "relay.(*udpAssoc).pollLoop") {
+		t.Error("-udp-busy-poll: no association goroutine in the busy-poll loop")
 	}
 }
