@@ -18,9 +18,10 @@ import (
 // hand-over on a channel.
 //
 // The pool never queues: when no goroutine is idle a new one starts, so a
-// slow dial never delays another. Idle goroutines beyond maxIdle exit, and
-// so do those idle for longer than idleTime; close ends them all. The zero
-// value is ready to use.
+// slow dial never delays another. Goroutines that would be idle beyond
+// deepPoolMaxIdle exit, and so do those idle for longer than idleTime (10
+// seconds by default); close ends them all. The zero value is ready to
+// use.
 type deepPool struct {
 	mu       sync.Mutex
 	idle     []*deepWorker // the most recently used last

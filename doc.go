@@ -45,8 +45,11 @@
 //
 // A handshake is parsed from one pooled buffer that is handed back before
 // the relay starts; an idle session holds its two sockets and two parked
-// goroutines, no buffer and no pipe. When nothing wraps the connections,
-// the relay moves bytes with splice(2) (see package relay).
+// goroutines (about 6 KiB of stack together: the dial and the connect log
+// line, which would grow the session's stack to 8 KiB, run on a small
+// pool of goroutines of the server's), no buffer and no pipe. When nothing
+// wraps the connections, the relay moves bytes with splice(2) (see package
+// relay).
 //
 // # Differences from Dante
 //
