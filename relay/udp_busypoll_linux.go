@@ -191,7 +191,7 @@ func (a *udpAssoc) pollLoop(w *udpWaiter, busyPoll time.Duration, bufs *udpBufs,
 	}
 	var clientErrs, peerErrs int
 	lastMoved := udpNanotime()
-	spins := 0
+	rounds := 0
 	for {
 		moved := false
 		for range udpPollBatch {
@@ -232,18 +232,18 @@ func (a *udpAssoc) pollLoop(w *udpWaiter, busyPoll time.Duration, bufs *udpBufs,
 		if a.q.active {
 			a.expire(up) // the reassembly timer, even while peers keep the loop busy
 		}
+		// Every 16 rounds without parking, let the process's other runnable
+		// goroutines have the processor, whether or not datagrams flow.
+		if rounds++; rounds%16 == 0 {
+			runtime.Gosched()
+		}
 		now := udpNanotime()
 		if moved {
-			lastMoved, spins = now, 0
+			lastMoved = now
 			continue
 		}
 		if now-lastMoved < int64(busyPoll) {
-			// Keep polling; let the process's other goroutines run now and
-			// then.
-			if spins++; spins%16 == 0 {
-				runtime.Gosched()
-			}
-			continue
+			continue // keep polling
 		}
 		dl, ok := a.pollDeadline(up)
 		if !ok {
