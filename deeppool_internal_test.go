@@ -105,7 +105,7 @@ func TestIdleSessionStack(t *testing.T) {
 	defer warm.Close()
 	waitUntil(t, func() bool { return accepted() == 1 && srv.Sessions() == 1 }, "the warm-up session")
 
-	const n = 200
+	const n = 1000
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
