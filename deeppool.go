@@ -72,8 +72,13 @@ func (p *deepPool) do(fn func()) {
 func (w *deepWorker) loop(p *deepPool) {
 	for job := range w.jobs {
 		job.fn()
+		// Back in the idle list before the caller wakes, so that a caller's
+		// next call (a session dials, then logs) finds this goroutine
+		// instead of starting another. A job handed over before done is
+		// closed waits in the channel's buffer.
+		idle := p.putIdle(w)
 		close(job.done)
-		if !p.putIdle(w) {
+		if !idle {
 			return
 		}
 	}
