@@ -743,9 +743,11 @@ func testUDPEnding(t *testing.T) {
 	})
 	t.Run("dropped-traffic-is-not-activity", func(t *testing.T) {
 		const idle = 150 * time.Millisecond
-		ta := startAssoc(t, v4Config, UDPOptions{IdleTimeout: idle})
 		foreign := udpListen(t, "udp4", "127.0.0.2:0")
+		// Before Associate starts its idle clock, so that an end at exactly
+		// the idle timeout is not measured as early.
 		start := time.Now()
+		ta := startAssoc(t, v4Config, UDPOptions{IdleTimeout: idle})
 		stop := make(chan struct{})
 		sent := make(chan int)
 		go func() { // a flood of dropped datagrams until the association ends
