@@ -107,7 +107,7 @@
 // datagrams, like every other connection. [UDPOptions.BusyPoll] makes it
 // keep polling its sockets for a while after each datagram instead: on the
 // 2-core VM we measure on, a 64-byte round trip through the daemon fell
-// from 125-137 µs (Dante's sockd: 137-140 µs) to 39-44 µs, because most of
+// from 121-135 µs (Dante's sockd: 124-130 µs) to 37-39 µs, because most of
 // a round trip was spent waking an idle core. It keeps a core busy while
 // traffic flows and delays other sessions on the same core, so it is off
 // unless asked for (sockd -udp-busy-poll).

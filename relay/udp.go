@@ -101,15 +101,15 @@ type UDPOptions struct {
 	// It trades CPU for latency: a proxy that sleeps between the datagrams
 	// of an exchange pays a wake-up on each hop (on the 2-core VM this was
 	// measured on, most of a round trip), and one that keeps polling does
-	// not. With 200 µs a 64-byte round trip through the daemon took 39 to
-	// 44 µs instead of 129 to 137 (BenchmarkUDPRelay, see the package
-	// documentation). The cost: while datagrams keep
-	// arriving within the window, the association keeps a core busy, and
-	// on a process with one P (GOMAXPROCS=1) other sessions' network
-	// events wait for the window to end, or for the runtime's 10 ms
-	// background poll when the traffic never pauses. Use it for proxies
-	// that serve latency-bound UDP (games, VoIP, DNS) and have a core to
-	// spare; leave it 0 (off) for general-purpose ones.
+	// not. With 200 µs, a 64-byte round trip through the daemon took 37 to
+	// 39 µs instead of 121 to 135 (BenchmarkUDPRelay; see the package
+	// documentation). The cost: while datagrams keep arriving within the
+	// window, the association keeps a core busy, and on a process with one
+	// P (GOMAXPROCS=1) other sessions' network events wait for the window
+	// to end, or for the runtime's 10 ms background poll when the traffic
+	// never pauses. Use it for proxies that serve latency-bound UDP (games,
+	// VoIP, DNS) and have a core to spare; leave it 0 (off) for
+	// general-purpose ones.
 	BusyPoll time.Duration
 }
 
@@ -224,10 +224,11 @@ func (r *UDPResult) add(o *UDPResult) {
 // caller's), plus, briefly, context.AfterFunc's when ctx ends; none
 // outlives it. With UDPOptions.BusyPoll (Linux) the caller's goroutine
 // serves both directions and only the control watcher is added; it waits
-// on an epoll instance of its own holding both sockets. It takes over the deadlines of the two UDP sockets and the
-// read deadline of control, clearing them at the start. To stop, it sets
-// them in the past, which wakes every blocked read and write, and they stay
-// in the past when it returns. It closes nothing: the caller closes the
+// on an epoll instance of its own holding both sockets. Associate takes
+// over the deadlines of the two UDP sockets and the read deadline of
+// control, clearing them at the start. To stop, it sets them in the past,
+// which wakes every blocked read and write, and they stay in the past when
+// it returns. It closes nothing: the caller closes the
 // sockets and the control connection. The idle timeout costs no deadline
 // update per datagram: each loop's read deadline is moved forward only
 // when it fires while the association was active.
