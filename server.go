@@ -338,25 +338,6 @@ func (s *Server) Close() error {
 // Middleware and Handler. ctx bounds the whole session. The returned error
 // says why the session ended (nil for a normal end).
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
-	ss, ctx := s.startSession(ctx, c)
-	if ss == nil {
-		return ErrServerClosed
-	}
-	defer s.endSession(ss)
-	err := s.connChain.ServeConn(ctx, c)
-	if err != nil && !ss.logged {
-		ss.logRefused(err)
-	}
-	return err
-}
-
-// startSession registers a new session for c, or closes c and returns nil
-// when the server is shutting down. It and the other helpers of ServeConn
-// are go:noinline so that ServeConn's frame, which stays on the stack for
-// the whole session, is small (see session.handshake and Server.dial).
-//
-//go:noinline
-func (s *Server) startSession(ctx context.Context, c net.Conn) (*session, context.Context) {
 	s.init()
 	ss := &session{srv: s, conn: c}
 	ss.req.Start = time.Now()
@@ -364,26 +345,19 @@ func (s *Server) startSession(ctx context.Context, c net.Conn) (*session, contex
 	ss.req.Local = c.LocalAddr()
 	ss.req.Traffic = &ss.traffic
 	ctx, ss.cancel = context.WithCancel(ctx)
+	defer ss.cancel()
 	if !s.trackSession(ss, true) {
-		ss.cancel()
 		c.Close()
-		return nil, nil
+		return ErrServerClosed
 	}
-	return ss, context.WithValue(ctx, sessionKey{}, ss)
-}
-
-// endSession closes the session's connection and forgets it.
-//
-//go:noinline
-func (s *Server) endSession(ss *session) {
-	ss.conn.Close()
-	s.trackSession(ss, false)
-	ss.cancel()
-}
-
-//go:noinline
-func (ss *session) logRefused(err error) {
-	ss.srv.logger().Info("connection refused before handshake", "client", addrString(ss.req.Client), "err", err)
+	defer s.trackSession(ss, false)
+	defer c.Close()
+	ctx = context.WithValue(ctx, sessionKey{}, ss)
+	err := s.connChain.ServeConn(ctx, c)
+	if err != nil && !ss.logged {
+		s.logger().Info("connection refused before handshake", "client", addrString(ss.req.Client), "err", err)
+	}
+	return err
 }
 
 type sessionKey struct{}

@@ -55,22 +55,6 @@ func (s *Server) serveProtocol(ctx context.Context, c net.Conn) error {
 		return errors.New("socks: connection handler called outside Server.ServeConn")
 	}
 	ss.client = c
-	if err := ss.handshake(ctx); err != nil {
-		return err
-	}
-	err := s.handler.ServeSOCKS(ctx, ss, &ss.req)
-	return ss.finish(ctx, err)
-}
-
-// handshake detects the protocol and runs its handshake up to the request.
-// It is kept out of serveProtocol (go:noinline) so that the frames a
-// session keeps on its stack for the whole relay stay small: an idle
-// session's goroutine then fits the 4 KiB stack it grows to (see
-// Server.dial).
-//
-//go:noinline
-func (ss *session) handshake(ctx context.Context) error {
-	s, c := ss.srv, ss.client
 	if t := durationOr(s.HandshakeTimeout, DefaultHandshakeTimeout); t > 0 {
 		c.SetDeadline(time.Now().Add(t))
 	}
@@ -112,14 +96,8 @@ func (ss *session) handshake(ctx context.Context) error {
 		ss.early = append([]byte(nil), p...)
 	}
 	ss.releaseReader()
-	return nil
-}
 
-// finish answers a request the handler left unanswered and logs the end of
-// the session.
-//
-//go:noinline
-func (ss *session) finish(ctx context.Context, err error) error {
+	err = s.handler.ServeSOCKS(ctx, ss, &ss.req)
 	// A request not answered yet (or a BIND between its two replies) gets
 	// the reply its error asks for.
 	if ss.replies == 0 || (ss.req.Command == CommandBind && ss.replies == 1 && err != nil) {

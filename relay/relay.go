@@ -58,24 +58,8 @@ type Result struct {
 // Pipe runs one direction in the calling goroutine and the other in one new
 // goroutine; both have finished when Pipe returns.
 func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, error) {
-	s, err := newSession(ctx, client, target, opt)
-	if err != nil {
-		return Result{}, err
-	}
-	s.run(ctx)
-	return s.result()
-}
-
-// newSession checks ctx, takes over the deadlines and prepares both
-// directions. Pipe is split into newSession, run and result (all
-// go:noinline) so that the frames that stay on the caller's stack while the
-// session is idle are small: idle sessions are what a proxy holds by the
-// thousand, and each keeps its goroutines' stacks at their high-water mark.
-//
-//go:noinline
-func newSession(ctx context.Context, client, target net.Conn, opt Options) (*session, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	s := &session{client: client, target: target, idle: opt.IdleTimeout}
 	if s.idle < 0 {
@@ -89,27 +73,21 @@ func newSession(ctx context.Context, client, target net.Conn, opt Options) (*ses
 		s.last[1].Store(t)
 	}
 	if err := client.SetDeadline(deadline); err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	if err := target.SetDeadline(deadline); err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	s.dirs[0] = dir{s: s, idx: 0, src: client, dst: target, rdl: deadline, wdl: deadline}
 	s.dirs[1] = dir{s: s, idx: 1, src: target, dst: client, rdl: deadline, wdl: deadline}
 	setupSplice(s)
-	return s, nil
-}
 
-// run relays until both directions have finished: one in a new goroutine,
-// the other in the caller's.
-//
-//go:noinline
-func (s *session) run(ctx context.Context) {
 	cancelled := make(chan struct{})
 	stopWatch := context.AfterFunc(ctx, func() {
 		defer close(cancelled)
 		s.fail(ctx.Err())
 	})
+
 	var wg sync.WaitGroup
 	wg.Go(s.dirs[1].run)
 	s.dirs[0].run()
@@ -117,10 +95,7 @@ func (s *session) run(ctx context.Context) {
 	if !stopWatch() {
 		<-cancelled // the AfterFunc started: wait until it is done with the conns
 	}
-}
 
-//go:noinline
-func (s *session) result() (Result, error) {
 	r := Result{
 		ClientToTarget: s.dirs[0].n,
 		TargetToClient: s.dirs[1].n,
