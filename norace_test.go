@@ -1,5 +1,5 @@
 //go:build !race
 
-package socks
+package socks_test
 
 const raceEnabled = false

@@ -1,4 +1,4 @@
-package socks
+package socks_test
 
 import (
 	"context"
@@ -10,16 +10,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/virgilproxy/socks"
+	"github.com/virgilproxy/socks/internal/testenv"
 )
 
-// holdTarget accepts connections on loopback and keeps them open, with no
-// goroutine per connection.
+// holdTarget accepts connections on loopback and keeps them open with no
+// goroutine per connection, so that it adds no stack to what
+// TestIdleSessionStack measures.
 func holdTarget(t *testing.T) (addr string, accepted func() int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testenv.Listen(t)
 	var mu sync.Mutex
 	var conns []net.Conn
 	done := make(chan struct{})
@@ -47,19 +48,22 @@ func holdTarget(t *testing.T) (addr string, accepted func() int) {
 	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
 }
 
-func startInternalServer(t *testing.T) (*Server, string) {
+// serveUntilCleanup serves srv on loopback until the test ends.
+func serveUntilCleanup(t *testing.T, srv *socks.Server) string {
 	t.Helper()
-	srv := &Server{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-served })
-	return srv, ln.Addr().String()
+	addr, done := serveOn(t, srv)
+	t.Cleanup(func() { srv.Close(); <-done })
+	return addr
 }
 
+// loggingServer is a server that logs at Info (to nowhere), so that the
+// connect log line runs as in a daemon.
+func loggingServer(t *testing.T) (*socks.Server, string) {
+	srv := &socks.Server{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return srv, serveUntilCleanup(t, srv)
+}
+
+// countGoroutines counts the goroutines whose stack mentions fn.
 func countGoroutines(fn string) int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -68,17 +72,6 @@ func countGoroutines(fn string) int {
 			return strings.Count(string(buf[:n]), fn)
 		}
 		buf = make([]byte, 2*len(buf))
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -92,8 +85,8 @@ func TestIdleSessionStack(t *testing.T) {
 		t.Skip("stack sizes under -race are not a production build's; test.sh runs this test without -race")
 	}
 	target, accepted := holdTarget(t)
-	srv, proxyAddr := startInternalServer(t)
-	d := &Dialer{ProxyAddr: proxyAddr}
+	srv, proxyAddr := loggingServer(t)
+	d := &socks.Dialer{ProxyAddr: proxyAddr}
 	ctx := context.Background()
 
 	// Warm up: the dial pool's goroutine and its grown stack exist before
@@ -103,7 +96,7 @@ func TestIdleSessionStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer warm.Close()
-	waitUntil(t, func() bool { return accepted() == 1 && srv.Sessions() == 1 }, "the warm-up session")
+	waitFor(t, func() bool { return accepted() == 1 && srv.Sessions() == 1 }, "the warm-up session")
 
 	const n = 1000
 	runtime.GC()
@@ -123,7 +116,7 @@ func TestIdleSessionStack(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	waitUntil(t, func() bool { return accepted() == n+1 && runtime.NumGoroutine() >= g0+2*n }, "the sessions to reach their relays")
+	waitFor(t, func() bool { return accepted() == n+1 && runtime.NumGoroutine() >= g0+2*n }, "the sessions to reach their relays")
 	runtime.ReadMemStats(&after)
 	perSession := float64(after.StackInuse-before.StackInuse) / n
 	t.Logf("stack per idle session: %.0f bytes (%d goroutines for %d sessions)", perSession, runtime.NumGoroutine()-g0, n)
@@ -136,9 +129,10 @@ func TestIdleSessionStack(t *testing.T) {
 // that idle ones are reused and then expire, and that Close ends them.
 func TestDeepPool(t *testing.T) {
 	target, _ := holdTarget(t)
-	srv, proxyAddr := startInternalServer(t)
-	srv.deep.idleTime = 200 * time.Millisecond // before the first dial
-	d := &Dialer{ProxyAddr: proxyAddr}
+	srv := &socks.Server{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	socks.SetDeepPoolIdleTime(srv, 200*time.Millisecond) // before the first dial
+	proxyAddr := serveUntilCleanup(t, srv)
+	d := &socks.Dialer{ProxyAddr: proxyAddr}
 	const workerFn = "(*deepWorker).loop"
 
 	var wg sync.WaitGroup
@@ -170,8 +164,8 @@ func TestDeepPool(t *testing.T) {
 		t.Errorf("%d dial workers after 5 more sequential dials, want the %d idle ones reused", w, idle)
 	}
 
-	// Idle workers and the sweeper go away after dialPoolIdleTime.
-	waitUntil(t, func() bool {
+	// Idle workers and the sweeper go away after the pool's idle time.
+	waitFor(t, func() bool {
 		return countGoroutines(workerFn) == 0 && countGoroutines("(*deepPool).sweep") == 0
 	}, "idle pool workers to expire")
 
@@ -185,7 +179,7 @@ func TestDeepPool(t *testing.T) {
 		t.Fatalf("want one dial worker after a dial")
 	}
 	srv.Close()
-	waitUntil(t, func() bool {
+	waitFor(t, func() bool {
 		return countGoroutines(workerFn) == 0 && countGoroutines("(*deepPool).sweep") == 0
 	}, "Close to end the pool workers")
 }
