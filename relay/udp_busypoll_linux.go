@@ -190,42 +190,26 @@ func (a *udpAssoc) pollLoop(w *udpWaiter, busyPoll time.Duration, bufs *udpBufs,
 		return
 	}
 	var clientErrs, peerErrs int
+	fromClient := func(n int, src netip.AddrPort) {
+		up.ClientDatagrams++
+		a.fromClient(bufs.in[:n], src, up)
+	}
+	fromPeer := func(n int, src netip.AddrPort) {
+		down.PeerDatagrams++
+		a.fromPeer(bufs.out[:], n, src, down)
+	}
 	lastMoved := udpNanotime()
 	rounds := 0
 	for {
-		moved := false
-		for range udpPollBatch {
-			n, src, err := cr.next(bufs.in[:])
-			if err == errWouldBlock {
-				break
-			}
-			if err != nil {
-				if !a.onPollError(err, &clientErrs) {
-					return
-				}
-				break
-			}
-			clientErrs = 0
-			moved = true
-			up.ClientDatagrams++
-			a.fromClient(bufs.in[:n], src, up)
+		movedUp, ok := a.drain(cr, bufs.in[:], &clientErrs, fromClient)
+		if !ok {
+			return
 		}
-		for range udpPollBatch {
-			n, src, err := pr.next(bufs.out[udpRoom:])
-			if err == errWouldBlock {
-				break
-			}
-			if err != nil {
-				if !a.onPollError(err, &peerErrs) {
-					return
-				}
-				break
-			}
-			peerErrs = 0
-			moved = true
-			down.PeerDatagrams++
-			a.fromPeer(bufs.out[:], n, src, down)
+		movedDown, ok := a.drain(pr, bufs.out[udpRoom:], &peerErrs, fromPeer)
+		if !ok {
+			return
 		}
+		moved := movedUp || movedDown
 		if a.stopped.Load() {
 			return
 		}
@@ -254,6 +238,25 @@ func (a *udpAssoc) pollLoop(w *udpWaiter, busyPoll time.Duration, bufs *udpBufs,
 			return
 		}
 	}
+}
+
+// drain reads what is waiting on r, at most udpPollBatch datagrams, into
+// buf and hands each to deliver. It reports whether it moved any, and false
+// in ok when the association is ending.
+func (a *udpAssoc) drain(r *udpRawReader, buf []byte, errs *int, deliver func(n int, src netip.AddrPort)) (moved, ok bool) {
+	for range udpPollBatch {
+		n, src, err := r.next(buf)
+		if err == errWouldBlock {
+			break
+		}
+		if err != nil {
+			return moved, a.onPollError(err, errs)
+		}
+		*errs = 0
+		moved = true
+		deliver(n, src)
+	}
+	return moved, true
 }
 
 // onPollError handles an error from a non-blocking read and reports
