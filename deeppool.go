@@ -45,12 +45,13 @@ type deepWorker struct {
 
 type deepJob struct {
 	fn   func()
-	done chan struct{}
+	done sync.WaitGroup // one allocation per job: no separate channel
 }
 
 // do runs fn on a pool goroutine and returns when fn has returned.
 func (p *deepPool) do(fn func()) {
-	job := &deepJob{fn: fn, done: make(chan struct{})}
+	job := &deepJob{fn: fn}
+	job.done.Add(1)
 	p.mu.Lock()
 	var w *deepWorker
 	if n := len(p.idle); n > 0 {
@@ -66,7 +67,7 @@ func (p *deepPool) do(fn func()) {
 		w.jobs <- job
 		go w.loop(p)
 	}
-	<-job.done
+	job.done.Wait()
 }
 
 func (w *deepWorker) loop(p *deepPool) {
@@ -75,9 +76,9 @@ func (w *deepWorker) loop(p *deepPool) {
 		// Back in the idle list before the caller wakes, so that a caller's
 		// next call (a session dials, then logs) finds this goroutine
 		// instead of starting another. A job handed over before done is
-		// closed waits in the channel's buffer.
+		// signalled waits in the channel's buffer.
 		idle := p.putIdle(w)
-		close(job.done)
+		job.done.Done()
 		if !idle {
 			return
 		}
