@@ -34,18 +34,7 @@ func udpRoundTrip(t *testing.T, proxyAddr string) {
 	dests := []net.Addr{echo, socks.Addr{Name: "localhost", Port: uint16(echo.Port)}}
 	for i, dest := range dests {
 		msg := bytes.Repeat([]byte{byte('a' + i)}, 1200)
-		if _, err := pc.WriteTo(msg, dest); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 2000)
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("to %v: %v", dest, err)
-		}
-		if !bytes.Equal(buf[:n], msg) {
-			t.Fatalf("to %v: echoed %d bytes that differ", dest, n)
-		}
-		if from.String() != echo.String() {
+		if from := testenv.EchoDatagram(t, pc, dest, msg); from.String() != echo.String() {
 			t.Errorf("to %v: source %v, want %v", dest, from, echo)
 		}
 	}

@@ -134,13 +134,7 @@ func udpThroughBusyPoll(t *testing.T, addr string) {
 	}
 	defer pc.Close()
 	pc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := pc.WriteTo([]byte("ping"), echo); err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 16)
-	if n, _, err := pc.ReadFrom(b); err != nil || string(b[:n]) != "ping" {
-		t.Fatalf("UDP echo: %q, %v", b[:n], err)
-	}
+	testenv.EchoDatagram(t, pc, echo, []byte("ping"))
 	stacks := make([]byte, 1<<20)
 	stacks = stacks[:runtime.Stack(stacks, true)]
 	if !strings.Contains(string(stacks), "relay.(*udpAssoc).pollLoop") {

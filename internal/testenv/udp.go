@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"net"
 	"testing"
 )
@@ -31,4 +32,23 @@ func UDPEchoServer(t testing.TB, ip string) *net.UDPAddr {
 		<-done
 	})
 	return pc.LocalAddr().(*net.UDPAddr)
+}
+
+// EchoDatagram sends msg to dest on pc, reads one datagram back, fails the
+// test unless it carries msg, and returns where it came from. It does not
+// set deadlines: the caller bounds pc.
+func EchoDatagram(t testing.TB, pc net.PacketConn, dest net.Addr, msg []byte) net.Addr {
+	t.Helper()
+	if _, err := pc.WriteTo(msg, dest); err != nil {
+		t.Fatalf("to %v: %v", dest, err)
+	}
+	buf := make([]byte, len(msg)+1024)
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("to %v: %v", dest, err)
+	}
+	if !bytes.Equal(buf[:n], msg) {
+		t.Fatalf("to %v: echoed %d bytes that differ from the %d sent", dest, n, len(msg))
+	}
+	return from
 }
