@@ -179,13 +179,8 @@ func TestListenPacketIPv6(t *testing.T) {
 	}
 	defer pc.Close()
 	pc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := pc.WriteTo([]byte("v6"), echo); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 10)
-	n, from, err := pc.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != "v6" || from.String() != echo.String() {
-		t.Fatalf("got %q from %v, %v", buf[:n], from, err)
+	if from := testenv.EchoDatagram(t, pc, echo, []byte("v6")); from.String() != echo.String() {
+		t.Fatalf("reply from %v, want %v", from, echo)
 	}
 }
 
