@@ -27,9 +27,9 @@ var noIdentity = &auth.Identity{Method: auth.MethodNone}
 // its Request and Traffic.
 type session struct {
 	srv    *Server
-	conn   net.Conn // as accepted; closed by ServeConn
-	client net.Conn // as handed to the protocol handler by the ConnMiddleware chain
-	cancel context.CancelFunc
+	conn   net.Conn           // as accepted; closed by ServeConn
+	client net.Conn           // as handed to the protocol handler by the ConnMiddleware chain
+	cancel context.CancelFunc // nil when ctx is the Server's own (Serve without BaseContext)
 
 	req      Request
 	traffic  Traffic
