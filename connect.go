@@ -67,7 +67,7 @@ func (s *Server) relay(ctx context.Context, client, target net.Conn, t *Traffic)
 			return err
 		}
 	}
-	res, err := relay.Pipe(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout})
+	res, err := relay.Pipe(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout, ParkIdle: true})
 	t.FromClient.Add(res.ClientToTarget)
 	t.ToClient.Add(res.TargetToClient)
 	return err

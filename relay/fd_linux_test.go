@@ -38,6 +38,11 @@ func countFDs(t *testing.T) (sockets, pipes int) {
 // nothing else, and that after traffic the only extra descriptors are the
 // bounded pool's.
 func TestDescriptorBudget(t *testing.T) {
+	t.Run("goroutines", func(t *testing.T) { testDescriptorBudget(t, false) })
+	t.Run("park", func(t *testing.T) { testDescriptorBudget(t, true) })
+}
+
+func testDescriptorBudget(t *testing.T, park bool) {
 	const n = 200
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,6 +53,7 @@ func TestDescriptorBudget(t *testing.T) {
 	drainPool()
 	sock0, pipe0 := countFDs(t)
 	probes0 := parkedProbes.Load()
+	parked0 := parkedDirs.Load()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -59,7 +65,7 @@ func TestDescriptorBudget(t *testing.T) {
 		pt, ta := dialAccept(t, ln)
 		sessions[i] = sess{ca, pc, pt, ta}
 		go func() {
-			r, err := Pipe(ctx, pc, pt, Options{})
+			r, err := Pipe(ctx, pc, pt, Options{ParkIdle: park})
 			results <- pipeOut{r, err}
 		}()
 	}
@@ -71,8 +77,15 @@ func TestDescriptorBudget(t *testing.T) {
 		}
 	}()
 
-	// Every direction (2 per session) probes once and parks.
-	waitForT(t, "all directions parked", func() bool { return parkedProbes.Load()-probes0 >= 2*n })
+	// Every direction (2 per session) probes once and waits; with park,
+	// target->client starts parked without a probe.
+	if park {
+		waitForT(t, "all directions parked", func() bool {
+			return parkedProbes.Load()-probes0 >= n && parkedDirs.Load()-parked0 == n
+		})
+	} else {
+		waitForT(t, "all directions parked", func() bool { return parkedProbes.Load()-probes0 >= 2*n })
+	}
 	sock, pipes := countFDs(t)
 	if sock-sock0 != 4*n {
 		t.Errorf("idle: socket descriptors grew by %d, want %d", sock-sock0, 4*n)
@@ -114,6 +127,9 @@ func TestDescriptorBudget(t *testing.T) {
 
 	// Back to idle: each direction gives its pipe back before parking.
 	waitForT(t, "all pipes back", func() bool { return ReadPoolStats().InUse == 0 })
+	if park {
+		waitForT(t, "all directions parked again", func() bool { return parkedDirs.Load()-parked0 == n })
+	}
 	st := ReadPoolStats()
 	sock, pipes = countFDs(t)
 	if sock-sock0 != 4*n {

@@ -63,6 +63,7 @@ type mode struct {
 	wrap        func(client, target net.Conn) (net.Conn, net.Conn)
 	spliced     bool // expected Result.Spliced
 	eofToClient bool // the client app sees EOF when the target half-closes
+	park        bool // Options.ParkIdle
 }
 
 var modes = []mode{
@@ -80,6 +81,13 @@ var modes = []mode{
 		name:        "fallback-halfclose",
 		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return halfCloseConn{c}, halfCloseConn{t} },
 		eofToClient: true,
+	},
+	{
+		name:        "splice-park",
+		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return c, t },
+		spliced:     runtime.GOOS == "linux",
+		eofToClient: true,
+		park:        true,
 	},
 }
 
@@ -101,6 +109,7 @@ func startSession(t testing.TB, ctx context.Context, m mode, opt Options) *testS
 	pt, ta := tcpPair(t)
 	s := &testSession{clientApp: ca, targetApp: ta, done: make(chan pipeOut, 1)}
 	s.proxyClient, s.proxyTarget = m.wrap(pc, pt)
+	opt.ParkIdle = opt.ParkIdle || m.park
 	go func() {
 		r, err := Pipe(ctx, s.proxyClient, s.proxyTarget, opt)
 		s.done <- pipeOut{r, err}
@@ -399,15 +408,33 @@ func TestReset(t *testing.T) {
 
 func TestCallerCloses(t *testing.T) {
 	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			s := startSession(t, context.Background(), m, Options{})
-			time.Sleep(20 * time.Millisecond)
-			s.proxyTarget.Close()
-			o := s.wait(t, 5*time.Second)
-			if !errors.Is(o.err, net.ErrClosed) {
-				t.Fatalf("Pipe error = %v, want net.ErrClosed", o.err)
-			}
-		})
+		for _, side := range []string{"client", "target"} {
+			t.Run(m.name+"/"+side, func(t *testing.T) {
+				s := startSession(t, context.Background(), m, Options{})
+				time.Sleep(20 * time.Millisecond)
+				if side == "client" {
+					s.proxyClient.Close()
+				} else {
+					s.proxyTarget.Close()
+				}
+				if side == "target" && m.park && runtime.GOOS == "linux" {
+					// Documented: the parked direction does not see its
+					// source closed; the client's next bytes do.
+					select {
+					case o := <-s.done:
+						t.Fatalf("Pipe returned (%v) before the client sent", o.err)
+					case <-time.After(50 * time.Millisecond):
+					}
+					if _, err := s.clientApp.Write([]byte("x")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				o := s.wait(t, 5*time.Second)
+				if !errors.Is(o.err, net.ErrClosed) {
+					t.Fatalf("Pipe error = %v, want net.ErrClosed", o.err)
+				}
+			})
+		}
 	}
 }
 

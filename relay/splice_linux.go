@@ -36,10 +36,14 @@ type spliceState struct {
 	pending int   // bytes in p not yet spliced out
 	calls   int   // callback invocations in the current RawConn.Read
 	moved   bool  // some splice from src has succeeded
-	eof     bool
-	rerr    error // error from the source side (probe, pipe2, splice in)
-	werr    error // error from the destination side (splice out)
-	pipeErr bool  // rerr came from creating a pipe
+	idle    bool  // a parkable direction found its source drained
+	// skipProbe: the next wait starts with a splice, not a probe (the
+	// parker saw the source readable).
+	skipProbe bool
+	eof       bool
+	rerr      error // error from the source side (probe, pipe2, splice in)
+	werr      error // error from the destination side (splice out)
+	pipeErr   bool  // rerr came from creating a pipe
 
 	d       *dir
 	readFn  func(uintptr) bool // bound once per direction: no allocation per chunk
@@ -69,10 +73,11 @@ func setupSplice(s *session) {
 	}
 }
 
-// run moves bytes with splice until the direction ends. It returns true when
-// the direction must continue with the copy loop instead (nothing is lost:
-// the pipe is empty at that point).
-func (sp *spliceState) run(d *dir) (fallback bool) {
+// run moves bytes with splice until the direction ends (runDone). It
+// returns runFallback when the direction must continue with the copy loop
+// instead (nothing is lost: the pipe is empty at that point), and runIdle
+// when a parkable direction has drained its source (no pipe is held then).
+func (sp *spliceState) run(d *dir) runResult {
 	defer func() {
 		if sp.p != nil {
 			if sp.pending == 0 {
@@ -84,7 +89,7 @@ func (sp *spliceState) run(d *dir) (fallback bool) {
 		}
 	}()
 	for {
-		sp.calls, sp.eof, sp.rerr, sp.pipeErr = 0, false, nil, false
+		sp.calls, sp.eof, sp.rerr, sp.pipeErr, sp.idle = 0, false, nil, false, false
 		err := sp.rsrc.Read(sp.readFn)
 		switch {
 		case err != nil: // the wait failed: deadline, or the conn was closed
@@ -92,19 +97,21 @@ func (sp *spliceState) run(d *dir) (fallback bool) {
 				continue
 			}
 			d.s.fail(err)
-			return false
+			return runDone
 		case sp.rerr != nil:
 			if sp.pipeErr && (errors.Is(sp.rerr, unix.EMFILE) || errors.Is(sp.rerr, unix.ENFILE)) {
-				return true
+				return runFallback
 			}
 			if !sp.moved && (errors.Is(sp.rerr, unix.EINVAL) || errors.Is(sp.rerr, unix.ENOSYS)) {
-				return true
+				return runFallback
 			}
 			d.s.fail(opError("read", d.src, sp.rerr))
-			return false
+			return runDone
 		case sp.eof:
 			d.finish()
-			return false
+			return runDone
+		case sp.idle:
+			return runIdle
 		}
 		d.progress()
 		for sp.pending > 0 {
@@ -115,11 +122,11 @@ func (sp *spliceState) run(d *dir) (fallback bool) {
 					continue
 				}
 				d.s.fail(err)
-				return false
+				return runDone
 			}
 			if sp.werr != nil {
 				d.s.fail(opError("write", d.dst, sp.werr))
-				return false
+				return runDone
 			}
 		}
 	}
@@ -130,8 +137,10 @@ func (sp *spliceState) run(d *dir) (fallback bool) {
 // or an error).
 func (sp *spliceState) onReadable(fd uintptr) bool {
 	sp.calls++
+	skipProbe := sp.skipProbe
+	sp.skipProbe = false
 	if sp.p == nil {
-		if sp.calls == 1 {
+		if sp.calls == 1 && !skipProbe {
 			// Not woken by the netpoller: data may or may not be there.
 			// Probe without taking a pipe, so an idle direction never
 			// touches the pool.
@@ -143,7 +152,7 @@ func (sp *spliceState) onReadable(fd uintptr) bool {
 					continue
 				case unix.EAGAIN:
 					parkedProbes.Add(1)
-					return false
+					return sp.goIdle()
 				case 0:
 				default:
 					sp.rerr = os.NewSyscallError("recvfrom", errno)
@@ -172,7 +181,7 @@ func (sp *spliceState) onReadable(fd uintptr) bool {
 			// Drained: give the (empty) pipe back before parking.
 			putPipe(sp.p)
 			sp.p = nil
-			return false
+			return sp.goIdle()
 		case err != nil:
 			sp.rerr = os.NewSyscallError("splice", err)
 		case n == 0:
@@ -183,6 +192,17 @@ func (sp *spliceState) onReadable(fd uintptr) bool {
 		}
 		return true
 	}
+}
+
+// goIdle is what onReadable returns for a drained source: false to wait in
+// the runtime poller, or, for a parkable direction, true with idle set, so
+// that run returns and the direction is parked.
+func (sp *spliceState) goIdle() bool {
+	if sp.d.parkable() {
+		sp.idle = true
+		return true
+	}
+	return false
 }
 
 // onWritable is the RawConn.Write callback: it splices the pipe into the

@@ -8,8 +8,19 @@ type spliceState struct{}
 
 func setupSplice(*session) {}
 
-func (*spliceState) run(*dir) bool { return true }
+func (*spliceState) run(*dir) runResult { return runFallback }
+
+// Parking needs epoll: a direction is never parked here.
+
+func (d *dir) startParked() bool { return false }
+func (d *dir) takeParked()       {}
 
 func readPoolStats() PoolStats { return PoolStats{} }
 
 func drainPool() {}
+
+type parker struct{}
+
+var theParker parker
+
+func (parker) forget(*dir) {}

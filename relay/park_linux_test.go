@@ -1,0 +1,153 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parkerRunning reports whether the parker's goroutine exists.
+func parkerRunning() bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Contains(string(buf), "(*parker).loop")
+}
+
+// TestParkIdle checks what parking is for: idle sessions keep one
+// goroutine each, a silent target's direction wakes when the target
+// speaks and parks again after, and the parker's goroutine ends once no
+// session uses it.
+func TestParkIdle(t *testing.T) {
+	const n = 300
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	waitForT(t, "a parker left by earlier tests to end", func() bool { return !parkerRunning() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type sess struct{ ca, pc, pt, ta *net.TCPConn }
+	sessions := make([]sess, n)
+	results := make(chan pipeOut, n)
+	parked0 := parkedDirs.Load()
+	g0 := runtime.NumGoroutine()
+	for i := range sessions {
+		ca, pc := dialAccept(t, ln)
+		pt, ta := dialAccept(t, ln)
+		sessions[i] = sess{ca, pc, pt, ta}
+		go func() {
+			r, err := Pipe(ctx, pc, pt, Options{ParkIdle: true})
+			results <- pipeOut{r, err}
+		}()
+	}
+	defer func() {
+		for _, s := range sessions {
+			for _, c := range []net.Conn{s.ca, s.pc, s.pt, s.ta} {
+				c.Close()
+			}
+		}
+	}()
+	waitForT(t, "every target->client direction parked", func() bool { return parkedDirs.Load()-parked0 == n })
+	// One goroutine per session (Pipe's caller) and the parker's.
+	if g := runtime.NumGoroutine() - g0; g > n+1 {
+		t.Errorf("%d idle sessions run %d goroutines, want at most %d", n, g, n+1)
+	}
+	if !parkerRunning() {
+		t.Error("no parker goroutine while directions are parked")
+	}
+
+	// Each target speaks; the client gets it; the direction parks again.
+	for round := range 3 {
+		for i, s := range sessions {
+			msg := []byte{byte(i), byte(round)}
+			if _, err := s.ta.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(msg))
+			_ = s.ca.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(s.ca, got); err != nil {
+				t.Fatalf("session %d round %d: %v", i, round, err)
+			}
+			if string(got) != string(msg) {
+				t.Fatalf("session %d round %d: got %v, want %v", i, round, got, msg)
+			}
+		}
+		waitForT(t, "every direction parked again", func() bool { return parkedDirs.Load()-parked0 == n })
+	}
+	if g := runtime.NumGoroutine() - g0; g > n+1 {
+		t.Errorf("after traffic: %d idle sessions run %d goroutines, want at most %d", n, g, n+1)
+	}
+
+	// Half the sessions end normally: the target half-closes first, while
+	// its direction is parked, then the client.
+	for _, s := range sessions[:n/2] {
+		if err := s.ta.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.ca.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, err := io.ReadAll(s.ca); err != nil || len(b) != 0 {
+			t.Fatalf("client read %q, %v after the target's half-close; want EOF", b, err)
+		}
+		if err := s.ca.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n / 2 {
+		select {
+		case o := <-results:
+			if o.err != nil || o.res.TargetToClient != 6 || !o.res.Spliced {
+				t.Errorf("normal end: %+v, %v; want 6 bytes to the client, spliced, no error", o.res, o.err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Pipe did not return after both half-closes")
+		}
+	}
+	// The rest end by cancellation while parked.
+	cancel()
+	for range n - n/2 {
+		select {
+		case o := <-results:
+			if !errors.Is(o.err, context.Canceled) {
+				t.Errorf("Pipe error = %v, want context.Canceled", o.err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Pipe did not return after cancel")
+		}
+	}
+	if p := parkedDirs.Load() - parked0; p != 0 {
+		t.Errorf("%d directions still counted as parked after every Pipe returned", p)
+	}
+	waitForT(t, "the parker's goroutine to end", func() bool { return !parkerRunning() })
+}
+
+// TestParkIdleTimeout: a session whose target->client direction is parked
+// still ends at the idle timeout, and traffic from the target (waking the
+// parked direction) counts as activity.
+func TestParkIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	s := startSession(t, context.Background(), modes[0], Options{ParkIdle: true, IdleTimeout: idle})
+	start := time.Now()
+	for range 4 {
+		time.Sleep(idle / 2)
+		if _, err := s.targetApp.Write([]byte("y")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := s.wait(t, 5*time.Second)
+	if !errors.Is(o.err, ErrIdleTimeout) {
+		t.Fatalf("Pipe error = %v, want ErrIdleTimeout", o.err)
+	}
+	if el := time.Since(start); el < 4*idle/2+idle {
+		t.Errorf("ended after %v: the target's traffic did not count as activity", el)
+	}
+	if o.res.TargetToClient != 4 {
+		t.Errorf("TargetToClient = %d, want 4", o.res.TargetToClient)
+	}
+}
