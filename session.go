@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/virgilproxy/socks/auth"
@@ -43,8 +44,11 @@ type session struct {
 
 	replies int
 	code    ReplyCode
-	logged  bool      // a line naming this session was logged
-	wbuf    [128]byte // holds every reply (a longer one, e.g. a 407 with a long realm, grows past it)
+	logged  bool // a line naming this session was logged
+	// wb holds the reply being built, from replyBufs, between replyBuf
+	// and write (a longer reply, e.g. a 407 with a long realm, grows past
+	// it). Not kept in the session: 128 bytes less per idle session.
+	wb *[128]byte
 }
 
 // serveProtocol is the innermost ConnHandler: detection, handshake, then
@@ -74,13 +78,13 @@ func (s *Server) serveProtocol(ctx context.Context, c net.Conn) error {
 		err = ss.handshakeSOCKS4(ctx)
 	case b == socks4.Version:
 		ss.req.Protocol = ProtocolSOCKS4
-		ss.write(socks4.AppendReply(ss.wbuf[:0], socks4.ReplyRejected, netip.AddrPort{}))
+		ss.write(socks4.AppendReply(ss.replyBuf(), socks4.ReplyRejected, netip.AddrPort{}))
 		err = errors.New("SOCKS4 is disabled on this server")
 	case b >= 'A' && b <= 'Z' && s.HTTPConnect:
 		err = ss.handshakeHTTP(ctx)
 	case b >= 'A' && b <= 'Z':
 		ss.req.Protocol = ProtocolHTTPConnect
-		ss.write(httpconnect.AppendResponse(ss.wbuf[:0], 400))
+		ss.write(httpconnect.AppendResponse(ss.replyBuf(), 400))
 		err = errors.New("HTTP request on a port without HTTP CONNECT enabled")
 	default:
 		err = fmt.Errorf("unknown protocol: first byte %#02x", b)
@@ -122,9 +126,23 @@ func (ss *session) releaseReader() {
 	}
 }
 
+var replyBufs = sync.Pool{New: func() any { return new([128]byte) }}
+
+// replyBuf returns an empty buffer to build a reply in; write gives it back.
+func (ss *session) replyBuf() []byte {
+	if ss.wb == nil {
+		ss.wb = replyBufs.Get().(*[128]byte)
+	}
+	return ss.wb[:0]
+}
+
 // write sends handshake bytes to the client.
 func (ss *session) write(b []byte) error {
 	_, err := ss.client.Write(b)
+	if ss.wb != nil {
+		replyBufs.Put(ss.wb)
+		ss.wb = nil
+	}
 	return err
 }
 
@@ -162,7 +180,7 @@ func (ss *session) handshakeSOCKS5(ctx context.Context) error {
 	methods, err := socks5.ReadGreeting(ss.br)
 	if err != nil {
 		if errors.Is(err, socks5.ErrNoMethods) {
-			ss.write(socks5.AppendMethodSelection(ss.wbuf[:0], socks5.MethodNoAcceptable))
+			ss.write(socks5.AppendMethodSelection(ss.replyBuf(), socks5.MethodNoAcceptable))
 		}
 		return err
 	}
@@ -173,7 +191,7 @@ func (ss *session) handshakeSOCKS5(ctx context.Context) error {
 	case s.Authenticator == nil && methods.Has(socks5.MethodNoAuth):
 		method = socks5.MethodNoAuth
 	}
-	if err := ss.write(socks5.AppendMethodSelection(ss.wbuf[:0], method)); err != nil {
+	if err := ss.write(socks5.AppendMethodSelection(ss.replyBuf(), method)); err != nil {
 		return err
 	}
 	switch method {
@@ -183,12 +201,12 @@ func (ss *session) handshakeSOCKS5(ctx context.Context) error {
 		user, password, err := socks5.ReadUsernamePasswordRequest(ss.br)
 		if err != nil {
 			if !isIOError(err) {
-				ss.write(socks5.AppendUsernamePasswordReply(ss.wbuf[:0], false))
+				ss.write(socks5.AppendUsernamePasswordReply(ss.replyBuf(), false))
 			}
 			return err
 		}
 		aerr := ss.checkPassword(ctx, user, password)
-		if err := ss.write(socks5.AppendUsernamePasswordReply(ss.wbuf[:0], aerr == nil)); err != nil {
+		if err := ss.write(socks5.AppendUsernamePasswordReply(ss.replyBuf(), aerr == nil)); err != nil {
 			return err
 		}
 		if aerr != nil {
@@ -201,7 +219,7 @@ func (ss *session) handshakeSOCKS5(ctx context.Context) error {
 	req, err := socks5.ReadRequest(ss.br)
 	if err != nil {
 		if code, ok := socks5.ReplyFor(err); ok {
-			ss.write(socks5.AppendReply(ss.wbuf[:0], code, socks5.Addr{}))
+			ss.write(socks5.AppendReply(ss.replyBuf(), code, socks5.Addr{}))
 		}
 		return err
 	}
@@ -226,7 +244,7 @@ func (ss *session) handshakeSOCKS4(ctx context.Context) error {
 	}
 	if err != nil {
 		if !isIOError(err) {
-			ss.write(socks4.AppendReply(ss.wbuf[:0], socks4.ReplyRejected, netip.AddrPort{}))
+			ss.write(socks4.AppendReply(ss.replyBuf(), socks4.ReplyRejected, netip.AddrPort{}))
 		}
 		return err
 	}
@@ -234,7 +252,7 @@ func (ss *session) handshakeSOCKS4(ctx context.Context) error {
 	if s.Authenticator != nil {
 		// SOCKS4 has no way to authenticate. Refuse rather than let it
 		// bypass the requirement (Dante's CVE-2024-54662).
-		ss.write(socks4.AppendReply(ss.wbuf[:0], socks4.ReplyRejected, netip.AddrPort{}))
+		ss.write(socks4.AppendReply(ss.replyBuf(), socks4.ReplyRejected, netip.AddrPort{}))
 		return errors.New("SOCKS4 request refused: this server requires authentication, which SOCKS4 cannot do")
 	}
 	ss.req.Identity = noIdentity
@@ -263,7 +281,7 @@ func (ss *session) handshakeHTTP(ctx context.Context) error {
 	if err != nil {
 		var se *httpconnect.StatusError
 		if errors.As(err, &se) {
-			ss.write(httpconnect.AppendResponse(ss.wbuf[:0], se.Status))
+			ss.write(httpconnect.AppendResponse(ss.replyBuf(), se.Status))
 		}
 		return err
 	}
@@ -278,7 +296,7 @@ func (ss *session) handshakeHTTP(ctx context.Context) error {
 		aerr = ss.checkPassword(ctx, req.Username, req.Password)
 	}
 	if aerr != nil {
-		ss.write(httpconnect.AppendResponse(ss.wbuf[:0], 407, httpconnect.ProxyAuthenticate(ss.realm())))
+		ss.write(httpconnect.AppendResponse(ss.replyBuf(), 407, httpconnect.ProxyAuthenticate(ss.realm())))
 		return aerr
 	}
 	return nil
@@ -314,7 +332,7 @@ func isIOError(err error) bool {
 
 // Reply implements ReplyWriter.
 func (ss *session) Reply(code ReplyCode, bound net.Addr) error {
-	b := ss.wbuf[:0]
+	b := ss.replyBuf()
 	switch ss.req.Protocol {
 	case ProtocolSOCKS5:
 		var ba socks5.Addr

@@ -97,9 +97,9 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 	s.dirs[1] = dir{s: s, idx: 1, src: target, dst: client, rdl: deadline, wdl: deadline}
 	setupSplice(s)
 
-	cancelled := make(chan struct{})
+	s.watch.Add(1)
 	stopWatch := context.AfterFunc(ctx, func() {
-		defer close(cancelled)
+		defer s.watch.Done()
 		s.fail(ctx.Err())
 	})
 
@@ -120,9 +120,10 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 	if parking {
 		theParker.forget(d1)
 	}
-	if !stopWatch() {
-		<-cancelled // the AfterFunc started: wait until it is done with the conns
+	if stopWatch() {
+		s.watch.Done()
 	}
+	s.watch.Wait() // the AfterFunc, if it started, is done with the conns
 
 	r := Result{
 		ClientToTarget: s.dirs[0].n,
@@ -151,8 +152,9 @@ type session struct {
 	mu      sync.Mutex
 	err     error // first cause of an early end
 
-	dirs [2]dir
-	wg   sync.WaitGroup // the target->client direction is done
+	dirs  [2]dir
+	wg    sync.WaitGroup // the target->client direction is done
+	watch sync.WaitGroup // the AfterFunc on ctx is done or will never run
 }
 
 // pastDeadline wakes every blocked operation on a connection.
