@@ -109,7 +109,11 @@ func (p *parker) forget(d *dir) {
 	p.mu.Unlock()
 }
 
-// arm registers d's source for one readiness event.
+// arm registers d's source for one readiness event. It runs after d has
+// been handed to the parker, so another goroutine may own d already: arm
+// reads only fields that no owner writes (sp.rsrc, parkID) and keeps its
+// state in locals. (A version with the callback and its result bound in
+// spliceState, to save the closure, raced with the next owner's arm.)
 func (p *parker) arm(d *dir, add bool) error {
 	var err error
 	cerr := d.sp.rsrc.Control(func(fd uintptr) {
