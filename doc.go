@@ -44,10 +44,12 @@
 // # Performance
 //
 // A handshake is parsed from one pooled buffer that is handed back before
-// the relay starts; an idle session holds its two sockets and two parked
-// goroutines (about 6 KiB of stack together: the dial and the connect log
-// line, which would grow the session's stack to 8 KiB, run on a small
-// pool of goroutines of the server's), no buffer and no pipe. When nothing
+// the relay starts; an idle session holds its two sockets and one parked
+// goroutine (4 KiB of stack: the dial and the connect log line, which
+// would grow it to 8 KiB, run on a small pool of goroutines of the
+// server's, and the relay's target->client direction waits in a shared
+// epoll instance instead of on a goroutine, see relay.Options.ParkIdle),
+// no buffer and no pipe. When nothing
 // wraps the connections, the relay moves bytes with splice(2) (see package
 // relay).
 //
