@@ -38,11 +38,12 @@ func countFDs(t *testing.T) (sockets, pipes int) {
 // nothing else, and that after traffic the only extra descriptors are the
 // bounded pool's.
 func TestDescriptorBudget(t *testing.T) {
-	t.Run("goroutines", func(t *testing.T) { testDescriptorBudget(t, false) })
-	t.Run("park", func(t *testing.T) { testDescriptorBudget(t, true) })
+	t.Run("goroutines", func(t *testing.T) { testDescriptorBudget(t, false, false) })
+	t.Run("park", func(t *testing.T) { testDescriptorBudget(t, true, false) })
+	t.Run("start", func(t *testing.T) { testDescriptorBudget(t, true, true) })
 }
 
-func testDescriptorBudget(t *testing.T, park bool) {
+func testDescriptorBudget(t *testing.T, park, start bool) {
 	const n = 200
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,6 +65,12 @@ func testDescriptorBudget(t *testing.T, park bool) {
 		ca, pc := dialAccept(t, ln)
 		pt, ta := dialAccept(t, ln)
 		sessions[i] = sess{ca, pc, pt, ta}
+		if start {
+			if !Start(ctx, pc, pt, Options{}, func(r Result, err error) { results <- pipeOut{r, err} }) {
+				t.Fatal("Start refused")
+			}
+			continue
+		}
 		go func() {
 			r, err := Pipe(ctx, pc, pt, Options{ParkIdle: park})
 			results <- pipeOut{r, err}
@@ -79,11 +86,14 @@ func testDescriptorBudget(t *testing.T, park bool) {
 
 	// Every direction (2 per session) probes once and waits; with park,
 	// target->client starts parked without a probe.
-	if park {
+	switch {
+	case start:
+		waitForT(t, "all directions parked", func() bool { return parkedDirs.Load()-parked0 == 2*n })
+	case park:
 		waitForT(t, "all directions parked", func() bool {
 			return parkedProbes.Load()-probes0 >= n && parkedDirs.Load()-parked0 == n
 		})
-	} else {
+	default:
 		waitForT(t, "all directions parked", func() bool { return parkedProbes.Load()-probes0 >= 2*n })
 	}
 	sock, pipes := countFDs(t)
@@ -128,7 +138,11 @@ func testDescriptorBudget(t *testing.T, park bool) {
 	// Back to idle: each direction gives its pipe back before parking.
 	waitForT(t, "all pipes back", func() bool { return ReadPoolStats().InUse == 0 })
 	if park {
-		waitForT(t, "all directions parked again", func() bool { return parkedDirs.Load()-parked0 == n })
+		want := int64(n)
+		if start {
+			want = 2 * n
+		}
+		waitForT(t, "all directions parked again", func() bool { return parkedDirs.Load()-parked0 == want })
 	}
 	st := ReadPoolStats()
 	sock, pipes = countFDs(t)

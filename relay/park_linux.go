@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -25,12 +26,6 @@ import (
 // on readiness) or to parkSticky (Pipe's caller, once the other direction
 // is done) owns it. parkSticky means "never park again": the owner waits in
 // the runtime poller as a non-parking direction does, with deadlines.
-const (
-	parkOff     int32 = iota // not a parking direction
-	parkRunning              // a goroutine owns it and may park it
-	parkParked               // registered with the parker, no goroutine
-	parkSticky               // a goroutine owns it and runs it to its end
-)
 
 // parkLinger is how long the parker's goroutine stays after the last
 // parked direction is gone, so that a steady stream of short sessions does
@@ -194,16 +189,6 @@ func (p *parker) loop() {
 	}
 }
 
-// startParked begins d (owned by the caller, parkRunning) parked. It
-// reports false when d could not be parked; the caller then runs it.
-func (d *dir) startParked() bool {
-	if !theParker.enroll(d) {
-		return false
-	}
-	d.park.Store(parkRunning)
-	return d.parkNow()
-}
-
 // parkNow parks d, which the calling goroutine owns. True means the
 // goroutine no longer owns d (it is parked, or Pipe's caller took it);
 // false means it still does and must run d on, without parking again.
@@ -215,6 +200,16 @@ func (d *dir) parkNow() bool {
 		return false // parkSticky: Pipe's caller waits for this goroutine to finish d
 	}
 	parkedDirs.Add(1)
+	if d.s.stopped.Load() {
+		// fail may have looked before d was parked: end d here. (fail sets
+		// stopped before it looks, so one of the two sees the other.)
+		if d.park.CompareAndSwap(parkParked, parkSticky) {
+			parkedDirs.Add(-1)
+			d.parkArmed = !add
+			return false
+		}
+		return true // fail took it
+	}
 	if err := theParker.arm(d, add); err != nil {
 		if d.park.CompareAndSwap(parkParked, parkSticky) {
 			parkedDirs.Add(-1)
@@ -247,7 +242,7 @@ func (d *dir) runParking() {
 			d.fellBack = true
 			d.copyLoop()
 		}
-		d.s.wg.Done()
+		d.s.dirDone()
 		return
 	}
 }
@@ -263,7 +258,7 @@ func (d *dir) takeParked() {
 			if d.park.CompareAndSwap(parkParked, parkSticky) {
 				parkedDirs.Add(-1)
 				d.run()
-				d.s.wg.Done()
+				d.s.dirDone()
 				return
 			}
 		case parkRunning:
@@ -279,3 +274,29 @@ func (d *dir) takeParked() {
 // parkable reports whether d, on the splice path, should park instead of
 // waiting in the runtime poller.
 func (d *dir) parkable() bool { return d.park.Load() == parkRunning }
+
+// unparkAll ends the parked directions of a failing session: nothing else
+// would wake them. A direction taken here has not run since it parked;
+// it ends as it is.
+func (s *session) unparkAll() {
+	for i := range s.dirs {
+		d := &s.dirs[i]
+		if d.park.CompareAndSwap(parkParked, parkSticky) {
+			parkedDirs.Add(-1)
+			if s.async {
+				// Not inline: fail may run in the context's AfterFunc, and
+				// completing waits for that.
+				go s.dirDone()
+			} else {
+				s.dirDone()
+			}
+		}
+	}
+}
+
+// canStart reports whether Start can run a session between a and b.
+func canStart(a, b net.Conn) bool {
+	_, ok1 := a.(*net.TCPConn)
+	_, ok2 := b.(*net.TCPConn)
+	return ok1 && ok2
+}

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -23,7 +24,19 @@ func parkerRunning() bool {
 // speaks and parks again after, and the parker's goroutine ends once no
 // session uses it.
 func TestParkIdle(t *testing.T) {
+	t.Run("pipe", func(t *testing.T) { testParkIdle(t, false) })
+	t.Run("start", func(t *testing.T) { testParkIdle(t, true) })
+}
+
+// testParkIdle: with start, sessions are begun by Start, which holds no
+// goroutine at all while idle, and both directions park.
+func testParkIdle(t *testing.T, start bool) {
 	const n = 300
+	perSession := 1 // goroutines: Pipe's caller
+	parkedPer := 1  // parked directions
+	if start {
+		perSession, parkedPer = 0, 2
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +55,12 @@ func TestParkIdle(t *testing.T) {
 		ca, pc := dialAccept(t, ln)
 		pt, ta := dialAccept(t, ln)
 		sessions[i] = sess{ca, pc, pt, ta}
+		if start {
+			if !Start(ctx, pc, pt, Options{}, func(r Result, err error) { results <- pipeOut{r, err} }) {
+				t.Fatal("Start refused")
+			}
+			continue
+		}
 		go func() {
 			r, err := Pipe(ctx, pc, pt, Options{ParkIdle: true})
 			results <- pipeOut{r, err}
@@ -54,36 +73,41 @@ func TestParkIdle(t *testing.T) {
 			}
 		}
 	}()
-	waitForT(t, "every target->client direction parked", func() bool { return parkedDirs.Load()-parked0 == n })
-	// One goroutine per session (Pipe's caller) and the parker's.
-	if g := runtime.NumGoroutine() - g0; g > n+1 {
-		t.Errorf("%d idle sessions run %d goroutines, want at most %d", n, g, n+1)
-	}
+	waitForT(t, "every parkable direction parked", func() bool { return parkedDirs.Load()-parked0 == int64(parkedPer*n) })
+	// One goroutine per session (Pipe's caller; none with Start) and the
+	// parker's.
+	waitForT(t, fmt.Sprintf("at most %d goroutines for %d idle sessions", perSession*n+1, n), func() bool {
+		return runtime.NumGoroutine()-g0 <= perSession*n+1
+	})
 	if !parkerRunning() {
 		t.Error("no parker goroutine while directions are parked")
 	}
 
-	// Each target speaks; the client gets it; the direction parks again.
+	// Each target speaks, then each client; the other end gets it; the
+	// directions park again.
 	for round := range 3 {
 		for i, s := range sessions {
-			msg := []byte{byte(i), byte(round)}
-			if _, err := s.ta.Write(msg); err != nil {
-				t.Fatal(err)
-			}
-			got := make([]byte, len(msg))
-			_ = s.ca.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.ReadFull(s.ca, got); err != nil {
-				t.Fatalf("session %d round %d: %v", i, round, err)
-			}
-			if string(got) != string(msg) {
-				t.Fatalf("session %d round %d: got %v, want %v", i, round, got, msg)
+			for _, p := range [][2]*net.TCPConn{{s.ta, s.ca}, {s.ca, s.ta}} {
+				msg := []byte{byte(i), byte(round)}
+				if _, err := p[0].Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, len(msg))
+				_ = p[1].SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.ReadFull(p[1], got); err != nil {
+					t.Fatalf("session %d round %d: %v", i, round, err)
+				}
+				if string(got) != string(msg) {
+					t.Fatalf("session %d round %d: got %v, want %v", i, round, got, msg)
+				}
 			}
 		}
-		waitForT(t, "every direction parked again", func() bool { return parkedDirs.Load()-parked0 == n })
+		waitForT(t, "every direction parked again", func() bool { return parkedDirs.Load()-parked0 == int64(parkedPer*n) })
 	}
-	if g := runtime.NumGoroutine() - g0; g > n+1 {
-		t.Errorf("after traffic: %d idle sessions run %d goroutines, want at most %d", n, g, n+1)
-	}
+	// A direction's goroutine ends just after it parks.
+	waitForT(t, fmt.Sprintf("at most %d goroutines for %d idle sessions after traffic", perSession*n+1, n), func() bool {
+		return runtime.NumGoroutine()-g0 <= perSession*n+1
+	})
 
 	// Half the sessions end normally: the target half-closes first, while
 	// its direction is parked, then the client.
@@ -102,8 +126,8 @@ func TestParkIdle(t *testing.T) {
 	for range n / 2 {
 		select {
 		case o := <-results:
-			if o.err != nil || o.res.TargetToClient != 6 || !o.res.Spliced {
-				t.Errorf("normal end: %+v, %v; want 6 bytes to the client, spliced, no error", o.res, o.err)
+			if o.err != nil || o.res.TargetToClient != 6 || o.res.ClientToTarget != 6 || !o.res.Spliced {
+				t.Errorf("normal end: %+v, %v; want 6 bytes each way, spliced, no error", o.res, o.err)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Pipe did not return after both half-closes")

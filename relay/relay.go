@@ -105,11 +105,16 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 
 	d1 := &s.dirs[1]
 	s.wg.Add(1)
-	parking := opt.ParkIdle && d1.sp != nil && d1.startParked()
-	if !parking {
+	parking := opt.ParkIdle && d1.sp != nil && theParker.enroll(d1)
+	if parking {
+		d1.park.Store(parkRunning)
+		if !d1.parkNow() {
+			go d1.runParking() // could not park: run it on a goroutine after all
+		}
+	} else {
 		go func() {
 			d1.run()
-			s.wg.Done()
+			s.dirDone()
 		}()
 	}
 	s.dirs[0].run()
@@ -124,7 +129,86 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 		s.watch.Done()
 	}
 	s.watch.Wait() // the AfterFunc, if it started, is done with the conns
+	return s.result()
+}
 
+// Start relays between client and target as Pipe does, without holding a
+// goroutine while both are silent: it returns at once, and done is called
+// once, on a goroutine of the relay's, with what Pipe would have returned,
+// after both directions have finished. While the session is idle it holds
+// no goroutine at all: each direction waits in the shared epoll instance
+// described under Options.ParkIdle, and gets a goroutine only while its
+// source has bytes. done must not block for long; it usually closes both
+// connections.
+//
+// Start reports false, having changed nothing but the connections'
+// deadlines, when it cannot run the session that way: not Linux, an end
+// that is not a bare *net.TCPConn, opt.IdleTimeout set, ctx already done,
+// or no epoll instance (descriptor limit). The caller then uses Pipe.
+//
+// As with Options.ParkIdle, closing a connection from outside is noticed
+// only when the other side sends; cancel ctx to end the session early.
+func Start(ctx context.Context, client, target net.Conn, opt Options, done func(Result, error)) bool {
+	if opt.IdleTimeout > 0 || ctx.Err() != nil || !canStart(client, target) {
+		return false
+	}
+	if client.SetDeadline(time.Time{}) != nil || target.SetDeadline(time.Time{}) != nil {
+		return false
+	}
+	s := &session{client: client, target: target, async: true, done: done}
+	s.dirs[0] = dir{s: s, idx: 0, src: client, dst: target}
+	s.dirs[1] = dir{s: s, idx: 1, src: target, dst: client}
+	setupSplice(s)
+	if s.dirs[0].sp == nil || s.dirs[1].sp == nil {
+		return false
+	}
+	if !theParker.enroll(&s.dirs[0]) {
+		return false
+	}
+	if !theParker.enroll(&s.dirs[1]) {
+		theParker.forget(&s.dirs[0])
+		return false
+	}
+	s.remaining.Store(2)
+	s.watch.Add(1)
+	s.stopWatch = context.AfterFunc(ctx, func() {
+		defer s.watch.Done()
+		s.fail(ctx.Err())
+	})
+	for i := range s.dirs {
+		d := &s.dirs[i]
+		d.park.Store(parkRunning)
+		if !d.parkNow() {
+			go d.runParking()
+		}
+	}
+	return true
+}
+
+// dirDone is called once per direction when it has finished.
+func (s *session) dirDone() {
+	if !s.async {
+		s.wg.Done()
+		return
+	}
+	if s.remaining.Add(-1) == 0 {
+		s.complete()
+	}
+}
+
+// complete ends a session begun by Start, after both directions.
+func (s *session) complete() {
+	if s.stopWatch() {
+		s.watch.Done()
+	}
+	s.watch.Wait()
+	theParker.forget(&s.dirs[0])
+	theParker.forget(&s.dirs[1])
+	s.done(s.result())
+}
+
+// result is what Pipe returns once both directions have finished.
+func (s *session) result() (Result, error) {
 	r := Result{
 		ClientToTarget: s.dirs[0].n,
 		TargetToClient: s.dirs[1].n,
@@ -153,8 +237,14 @@ type session struct {
 	err     error // first cause of an early end
 
 	dirs  [2]dir
-	wg    sync.WaitGroup // the target->client direction is done
+	wg    sync.WaitGroup // Pipe: the target->client direction is done
 	watch sync.WaitGroup // the AfterFunc on ctx is done or will never run
+
+	// Start's sessions.
+	async     bool
+	remaining atomic.Int32 // directions not finished
+	stopWatch func() bool
+	done      func(Result, error)
 }
 
 // pastDeadline wakes every blocked operation on a connection.
@@ -177,6 +267,7 @@ func (s *session) fail(err error) {
 	s.stopped.Store(true)
 	_ = s.client.SetDeadline(pastDeadline)
 	_ = s.target.SetDeadline(pastDeadline)
+	s.unparkAll() // parked directions wait on no deadline
 }
 
 // epoch anchors nanotime; time.Since uses the monotonic clock.
@@ -214,6 +305,14 @@ func (d *dir) run() {
 	}
 	d.copyLoop()
 }
+
+// States of dir.park (see park_linux.go).
+const (
+	parkOff     int32 = iota // not a parking direction
+	parkRunning              // a goroutine owns it and may park it
+	parkParked               // registered with the parker, no goroutine
+	parkSticky               // a goroutine owns it and runs it to its end
+)
 
 // runResult is how the splice path left a direction.
 type runResult int

@@ -64,6 +64,7 @@ type mode struct {
 	spliced     bool // expected Result.Spliced
 	eofToClient bool // the client app sees EOF when the target half-closes
 	park        bool // Options.ParkIdle
+	start       bool // Start instead of Pipe (when opt allows it)
 }
 
 var modes = []mode{
@@ -89,6 +90,14 @@ var modes = []mode{
 		eofToClient: true,
 		park:        true,
 	},
+	{
+		name:        "start",
+		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return c, t },
+		spliced:     runtime.GOOS == "linux",
+		eofToClient: true,
+		park:        true,
+		start:       true,
+	},
 }
 
 type pipeOut struct {
@@ -110,10 +119,18 @@ func startSession(t testing.TB, ctx context.Context, m mode, opt Options) *testS
 	s := &testSession{clientApp: ca, targetApp: ta, done: make(chan pipeOut, 1)}
 	s.proxyClient, s.proxyTarget = m.wrap(pc, pt)
 	opt.ParkIdle = opt.ParkIdle || m.park
-	go func() {
-		r, err := Pipe(ctx, s.proxyClient, s.proxyTarget, opt)
+	started := m.start && Start(ctx, s.proxyClient, s.proxyTarget, opt, func(r Result, err error) {
 		s.done <- pipeOut{r, err}
-	}()
+	})
+	if m.start && !started && runtime.GOOS == "linux" && opt.IdleTimeout <= 0 {
+		t.Fatal("Start refused a session it can run")
+	}
+	if !started {
+		go func() {
+			r, err := Pipe(ctx, s.proxyClient, s.proxyTarget, opt)
+			s.done <- pipeOut{r, err}
+		}()
+	}
 	t.Cleanup(func() {
 		for _, c := range []net.Conn{ca, pc, pt, ta} {
 			c.Close()
@@ -417,15 +434,19 @@ func TestCallerCloses(t *testing.T) {
 				} else {
 					s.proxyTarget.Close()
 				}
-				if side == "target" && m.park && runtime.GOOS == "linux" {
-					// Documented: the parked direction does not see its
-					// source closed; the client's next bytes do.
+				if (side == "target" && m.park || m.start) && runtime.GOOS == "linux" {
+					// Documented: a parked direction does not see its
+					// source closed; the other side's next bytes do.
 					select {
 					case o := <-s.done:
-						t.Fatalf("Pipe returned (%v) before the client sent", o.err)
+						t.Fatalf("Pipe returned (%v) before the other side sent", o.err)
 					case <-time.After(50 * time.Millisecond):
 					}
-					if _, err := s.clientApp.Write([]byte("x")); err != nil {
+					other := s.clientApp
+					if side == "client" {
+						other = s.targetApp
+					}
+					if _, err := other.Write([]byte("x")); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -2,6 +2,8 @@
 
 package relay
 
+import "net"
+
 // spliceState is empty where splice(2) does not exist; setupSplice never
 // creates one.
 type spliceState struct{}
@@ -12,8 +14,11 @@ func (*spliceState) run(*dir) runResult { return runFallback }
 
 // Parking needs epoll: a direction is never parked here.
 
-func (d *dir) startParked() bool { return false }
-func (d *dir) takeParked()       {}
+func (d *dir) takeParked()        {}
+func (d *dir) parkNow() bool      { return false }
+func (d *dir) runParking()        { d.run(); d.s.dirDone() }
+func (s *session) unparkAll()     {}
+func canStart(_, _ net.Conn) bool { return false }
 
 func readPoolStats() PoolStats { return PoolStats{} }
 
@@ -23,4 +28,5 @@ type parker struct{}
 
 var theParker parker
 
-func (parker) forget(*dir) {}
+func (parker) forget(*dir)      {}
+func (parker) enroll(*dir) bool { return false }
