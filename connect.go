@@ -28,11 +28,48 @@ func (s *Server) serveConnect(ctx context.Context, w ReplyWriter, r *Request) er
 	if err != nil {
 		return &ReplyError{Code: ReplyCodeFor(err), Err: err}
 	}
-	defer target.Close()
 	if err := w.Reply(ReplySucceeded, target.LocalAddr()); err != nil {
+		target.Close()
 		return err
 	}
+	if ss, ok := w.(*session); ok && ss.detachable && s.relayDetached(ctx, ss, target) {
+		return errDetached
+	}
+	defer target.Close()
 	return s.relay(ctx, w.Conn(), target, r.Traffic)
+}
+
+// errDetached travels up a session's goroutine from serveConnect when the
+// relay has taken the session over (relayDetached).
+var errDetached = errors.New("socks: session handed to the relay")
+
+// relayDetached starts the relay with relay.Start, which holds no
+// goroutine while both sides are silent, and lets the session's goroutine
+// end: an idle session then costs no goroutine and no stack (4 KiB, the
+// most of what it held). Only for Serve's sessions with nothing of the
+// user's around the built-in handler, since a Handler, Middleware or
+// ConnMiddleware may act after the relay returns, and only without an
+// idle timeout and on bare TCP connections (relay.Start's terms). It
+// reports false when the relay was not started; the caller relays itself.
+func (s *Server) relayDetached(ctx context.Context, ss *session, target net.Conn) bool {
+	if s.IdleTimeout > 0 {
+		return false
+	}
+	client := ss.Conn()
+	t := ss.req.Traffic
+	ss.ctx = ctx
+	ss.refs.Store(2)
+	started := relay.Start(ctx, client, target, relay.Options{}, func(res relay.Result, err error) {
+		t.FromClient.Add(res.ClientToTarget)
+		t.ToClient.Add(res.TargetToClient)
+		target.Close()
+		ss.relayErr = err
+		ss.release()
+	})
+	if !started {
+		ss.refs.Store(0)
+	}
+	return started
 }
 
 // dial connects to r.Dest through the server's Dialer within the connect

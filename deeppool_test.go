@@ -76,54 +76,78 @@ func countGoroutines(fn string) int {
 }
 
 // TestIdleSessionStack holds idle CONNECT sessions and measures the stack
-// memory each one adds: only the session's goroutine (4 KiB, as the dial
-// and the connect log line run on pool goroutines). The relay's second
-// direction is parked without a goroutine (relay.Options.ParkIdle; it was
-// one more 2 KiB stack), and with the dial and the log line on the
-// session's goroutine it was 10 KiB. The server logs at Info, so the log
-// line is part of what is measured.
+// memory each one adds. A Server with only the built-in handler detaches
+// its sessions: the relay holds no goroutine while both sides are silent
+// (relay.Start), so an idle session has no stack at all. With a Middleware
+// the session's goroutine stays for the whole relay: 4 KiB, as the dial
+// and the connect log line run on pool goroutines (on the session's
+// goroutine they grew it to 8 KiB), and the relay's second direction is
+// parked without a goroutine (relay.Options.ParkIdle; it was one more 2 KiB
+// stack). The server logs at Info, so the log line is part of what is
+// measured.
 func TestIdleSessionStack(t *testing.T) {
 	if raceEnabled {
 		t.Skip("stack sizes under -race are not a production build's; test.sh runs this test without -race")
 	}
-	target, accepted := holdTarget(t)
-	srv, proxyAddr := loggingServer(t)
-	d := &socks.Dialer{ProxyAddr: proxyAddr}
-	ctx := context.Background()
+	passThrough := socks.Middleware(func(next socks.Handler) socks.Handler { return next })
+	for _, tc := range []struct {
+		name       string
+		middleware []socks.Middleware
+		relaying   int // goroutines in relay.Pipe per session
+		limit      float64
+	}{
+		{"detached", nil, 0, 512},
+		{"middleware", []socks.Middleware{passThrough}, 1, 5 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target, accepted := holdTarget(t)
+			srv := &socks.Server{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Middleware: tc.middleware}
+			proxyAddr := serveUntilCleanup(t, srv)
+			d := &socks.Dialer{ProxyAddr: proxyAddr}
+			ctx := context.Background()
 
-	// Warm up: the dial pool's goroutine and its grown stack exist before
-	// the baseline is taken.
-	warm, err := d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer warm.Close()
-	waitFor(t, func() bool { return accepted() == 1 && srv.Sessions() == 1 }, "the warm-up session")
+			// Warm up: the dial pool's goroutine and its grown stack exist
+			// before the baseline is taken.
+			warm, err := d.DialContext(ctx, "tcp", target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer warm.Close()
+			waitFor(t, func() bool { return accepted() == 1 && srv.Sessions() == 1 }, "the warm-up session")
 
-	const n = 1000
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	g0 := runtime.NumGoroutine()
-	conns := make([]net.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range n {
-		c, err := d.DialContext(ctx, "tcp", target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	waitFor(t, func() bool { return accepted() == n+1 && countGoroutines("relay.Pipe(") == n+1 }, "the sessions to reach their relays")
-	runtime.ReadMemStats(&after)
-	perSession := float64(after.StackInuse-before.StackInuse) / n
-	t.Logf("stack per idle session: %.0f bytes (%d goroutines for %d sessions)", perSession, runtime.NumGoroutine()-g0, n)
-	if limit := float64(5 << 10); perSession > limit {
-		t.Errorf("idle sessions hold %.0f bytes of stack each, want at most %.0f", perSession, limit)
+			const n = 1000
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			g0 := runtime.NumGoroutine()
+			conns := make([]net.Conn, 0, n)
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for range n {
+				c, err := d.DialContext(ctx, "tcp", target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+			}
+			// Each session: the client's conn here, held; the target's
+			// conn, held by holdTarget; on the proxy, relay.Pipe's
+			// goroutine or nothing.
+			waitFor(t, func() bool {
+				return accepted() == n+1 && srv.Sessions() == n+1 &&
+					countGoroutines("relay.Pipe(") == tc.relaying*(n+1) &&
+					runtime.NumGoroutine() <= g0+tc.relaying*n+2
+			}, "the sessions to reach their relays")
+			runtime.ReadMemStats(&after)
+			perSession := (float64(after.StackInuse) - float64(before.StackInuse)) / n
+			t.Logf("stack per idle session: %.0f bytes (%d goroutines more for %d sessions)", perSession, runtime.NumGoroutine()-g0, n)
+			if perSession > tc.limit {
+				t.Errorf("idle sessions hold %.0f bytes of stack each, want at most %.0f", perSession, tc.limit)
+			}
+		})
 	}
 }
 

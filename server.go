@@ -122,12 +122,17 @@ type Server struct {
 	closing  context.Context
 	closeAll context.CancelFunc
 
+	// builtinOnly: no Handler, Middleware or ConnMiddleware of the
+	// user's, so a session's goroutine may end before its relay does.
+	builtinOnly bool
+
 	deep deepPool
 }
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.closing, s.closeAll = context.WithCancel(context.Background())
+		s.builtinOnly = s.Handler == nil && len(s.Middleware) == 0 && len(s.ConnMiddleware) == 0
 		h := s.Handler
 		if h == nil {
 			h = HandlerFunc(s.serveBuiltin)
@@ -230,7 +235,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		go s.ServeConn(ctx, c)
+		go s.serveConn(ctx, c, true)
 	}
 }
 
@@ -352,26 +357,48 @@ func (s *Server) Close() error {
 // Middleware and Handler. ctx bounds the whole session. The returned error
 // says why the session ended (nil for a normal end).
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
+	return s.serveConn(ctx, c, false)
+}
+
+// serveConn is ServeConn. With detachable (Serve's sessions), a CONNECT
+// session may leave its goroutine once the relay has started, when
+// nothing of the caller's runs around the built-in handler (see
+// relayDetached); serveConn then returns nil at once and the relay ends
+// the session.
+func (s *Server) serveConn(ctx context.Context, c net.Conn, detachable bool) error {
 	s.init()
 	ss := &session{srv: s, conn: c}
 	ss.req.Start = time.Now()
 	ss.req.Client = c.RemoteAddr()
 	ss.req.Local = c.LocalAddr()
 	ss.req.Traffic = &ss.traffic
+	ss.detachable = detachable && s.builtinOnly
 	if ctx.Done() != s.closing.Done() {
 		// A context of the caller's (or from BaseContext): Close must be
 		// able to end the session too.
 		ctx, ss.cancel = context.WithCancel(ctx)
-		defer ss.cancel()
 	}
 	if !s.trackSession(ss, true) {
 		c.Close()
+		if ss.cancel != nil {
+			ss.cancel()
+		}
 		return ErrServerClosed
 	}
-	defer s.trackSession(ss, false)
-	defer c.Close()
 	ctx = context.WithValue(ctx, sessionKey{}, ss)
+	detached := false
+	defer func() {
+		if detached {
+			ss.release()
+			return
+		}
+		ss.end()
+	}()
 	err := s.connChain.ServeConn(ctx, c)
+	if err == errDetached {
+		detached = true
+		return nil
+	}
 	if err != nil && !ss.logged {
 		s.logger().Info("connection refused before handshake", "client", addrString(ss.req.Client), "err", err)
 	}

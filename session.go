@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/virgilproxy/socks/auth"
@@ -41,6 +42,12 @@ type session struct {
 	// prefixed is the client connection with early in front, once Conn
 	// made it.
 	prefixed *prefixConn
+
+	// Detached sessions (see Server.relayDetached).
+	detachable bool         // Serve's session, built-in handler only
+	refs       atomic.Int32 // the session's goroutine and the relay, once detached
+	ctx        context.Context
+	relayErr   error
 
 	replies int
 	code    ReplyCode
@@ -102,6 +109,9 @@ func (s *Server) serveProtocol(ctx context.Context, c net.Conn) error {
 	ss.releaseReader()
 
 	err = s.handler.ServeSOCKS(ctx, ss, &ss.req)
+	if err == errDetached {
+		return err // the relay logs the end
+	}
 	// A request not answered yet (or a BIND between its two replies) gets
 	// the reply its error asks for.
 	if ss.replies == 0 || (ss.req.Command == CommandBind && ss.replies == 1 && err != nil) {
@@ -499,4 +509,25 @@ func splitPrefix(c net.Conn) (net.Conn, []byte) {
 		return pc.Conn, p
 	}
 	return c, nil
+}
+
+// end is the end of a session that its goroutine served to the last:
+// the connection is closed and the Server stops counting it.
+func (ss *session) end() {
+	ss.conn.Close()
+	ss.srv.trackSession(ss, false)
+	if ss.cancel != nil {
+		ss.cancel()
+	}
+}
+
+// release drops one of a detached session's two references: its
+// goroutine's, after it has unwound, and the relay's, when the relay is
+// over. The last one logs the end and ends the session, so the two never
+// touch the session at the same time.
+func (ss *session) release() {
+	if ss.refs.Add(-1) == 0 {
+		ss.logEnd(ss.ctx, ss.relayErr)
+		ss.end()
+	}
 }

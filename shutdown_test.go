@@ -127,6 +127,13 @@ func TestServeConnDirect(t *testing.T) {
 		done <- srv.ServeConn(context.Background(), c)
 	}()
 	c := openSession(t, l.Addr().String(), echo)
+	// ServeConn serves on the calling goroutine to the end: a session it
+	// serves is never detached (Serve's may be).
+	select {
+	case err := <-done:
+		t.Fatalf("ServeConn returned (%v) while its session was open", err)
+	case <-time.After(50 * time.Millisecond):
+	}
 	c.Close()
 	select {
 	case err := <-done:
