@@ -48,18 +48,15 @@ var errDetached = errors.New("socks: session handed to the relay")
 // end: an idle session then costs no goroutine and no stack (4 KiB, the
 // most of what it held). Only for Serve's sessions with nothing of the
 // user's around the built-in handler, since a Handler, Middleware or
-// ConnMiddleware may act after the relay returns, and only without an
-// idle timeout and on bare TCP connections (relay.Start's terms). It
-// reports false when the relay was not started; the caller relays itself.
+// ConnMiddleware may act after the relay returns, and only on bare TCP
+// connections (relay.Start's terms). It reports false when the relay was
+// not started; the caller relays itself.
 func (s *Server) relayDetached(ctx context.Context, ss *session, target net.Conn) bool {
-	if s.IdleTimeout > 0 {
-		return false
-	}
 	client := ss.Conn()
 	t := ss.req.Traffic
 	ss.ctx = ctx
 	ss.refs.Store(2)
-	started := relay.Start(ctx, client, target, relay.Options{}, func(res relay.Result, err error) {
+	started := relay.Start(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout}, func(res relay.Result, err error) {
 		t.FromClient.Add(res.ClientToTarget)
 		t.ToClient.Add(res.TargetToClient)
 		target.Close()

@@ -178,3 +178,36 @@ func TestAcceptBackoff(t *testing.T) {
 		t.Fatalf("Serve = %v", err)
 	}
 }
+
+// TestServerIdleTimeout: a relayed session survives while bytes move,
+// and ends IdleTimeout after the last one (with the relay detached from
+// the session's goroutine, the timeout is the relay's timer).
+func TestServerIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	echo := testenv.EchoServer(t)
+	srv := &socks.Server{Logger: slog.New(slog.DiscardHandler), IdleTimeout: idle}
+	defer srv.Close()
+	addr, _ := serveOn(t, srv)
+	c := openSession(t, addr, echo)
+	b := make([]byte, 1)
+	for i := range 5 {
+		time.Sleep(idle / 2)
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, b); err != nil || b[0] != byte(i) {
+			t.Fatalf("echo %d while active: %v %v", i, b, err)
+		}
+	}
+	quietFrom := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(b); err == nil {
+		t.Fatalf("read %d bytes from an idle session", n)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the idle session was not ended")
+	}
+	if el := time.Since(quietFrom); el < idle-50*time.Millisecond {
+		t.Errorf("ended %v after the last byte, before the idle timeout %v", el, idle)
+	}
+	waitFor(t, func() bool { return srv.Sessions() == 0 }, "the session to be untracked")
+}

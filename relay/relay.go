@@ -143,19 +143,21 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 //
 // Start reports false, having changed nothing but the connections'
 // deadlines, when it cannot run the session that way: not Linux, an end
-// that is not a bare *net.TCPConn, opt.IdleTimeout set, ctx already done,
-// or no epoll instance (descriptor limit). The caller then uses Pipe.
+// that is not a bare *net.TCPConn, ctx already done, or no epoll instance
+// (descriptor limit). The caller then uses Pipe.
 //
-// As with Options.ParkIdle, closing a connection from outside is noticed
-// only when the other side sends; cancel ctx to end the session early.
+// The idle timeout is kept by a timer rather than by deadlines, as no
+// goroutine waits while the session is idle. As with Options.ParkIdle,
+// closing a connection from outside is noticed only when the other side
+// sends; cancel ctx to end the session early.
 func Start(ctx context.Context, client, target net.Conn, opt Options, done func(Result, error)) bool {
-	if opt.IdleTimeout > 0 || ctx.Err() != nil || !canStart(client, target) {
+	if ctx.Err() != nil || !canStart(client, target) {
 		return false
 	}
 	if client.SetDeadline(time.Time{}) != nil || target.SetDeadline(time.Time{}) != nil {
 		return false
 	}
-	s := &session{client: client, target: target, async: true, done: done}
+	s := &session{client: client, target: target, async: true, done: done, idle: max(opt.IdleTimeout, 0)}
 	s.dirs[0] = dir{s: s, idx: 0, src: client, dst: target}
 	s.dirs[1] = dir{s: s, idx: 1, src: target, dst: client}
 	setupSplice(s)
@@ -175,6 +177,12 @@ func Start(ctx context.Context, client, target net.Conn, opt Options, done func(
 		defer s.watch.Done()
 		s.fail(ctx.Err())
 	})
+	if s.idle > 0 {
+		t := nanotime()
+		s.last[0].Store(t)
+		s.last[1].Store(t)
+		s.idleTimer = time.AfterFunc(s.idle, s.checkIdle)
+	}
 	for i := range s.dirs {
 		d := &s.dirs[i]
 		d.park.Store(parkRunning)
@@ -196,8 +204,27 @@ func (s *session) dirDone() {
 	}
 }
 
+// checkIdle is the idle timer of a session begun by Start: it ends the
+// session when neither direction has moved a byte for the idle timeout,
+// and otherwise waits again for the rest of it.
+func (s *session) checkIdle() {
+	if s.finished.Load() || s.stopped.Load() {
+		return
+	}
+	quiet := time.Duration(nanotime() - max(s.last[0].Load(), s.last[1].Load()))
+	if quiet >= s.idle {
+		s.fail(ErrIdleTimeout)
+		return
+	}
+	s.idleTimer.Reset(s.idle - quiet) // at most one stray run after complete, which returns above
+}
+
 // complete ends a session begun by Start, after both directions.
 func (s *session) complete() {
+	s.finished.Store(true)
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
 	if s.stopWatch() {
 		s.watch.Done()
 	}
@@ -245,6 +272,8 @@ type session struct {
 	remaining atomic.Int32 // directions not finished
 	stopWatch func() bool
 	done      func(Result, error)
+	idleTimer *time.Timer // keeps the idle timeout; nil without one
+	finished  atomic.Bool // complete has run
 }
 
 // pastDeadline wakes every blocked operation on a connection.
