@@ -202,6 +202,11 @@ func (s *Server) ListenAndServe() error {
 // backs off and retries on temporary accept errors such as EMFILE. It
 // always returns a non-nil error and closes l; after Shutdown or Close,
 // ErrServerClosed.
+//
+// When the Server has no Handler, Middleware or ConnMiddleware, a CONNECT
+// session's goroutine ends once the relay has started (relay.Start), so
+// that an idle session holds no goroutine; the session still counts in
+// Sessions, Shutdown waits for it and Close ends it.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
 	if !s.trackListener(&l, true) {
