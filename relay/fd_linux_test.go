@@ -34,6 +34,44 @@ func countFDs(t *testing.T) (sockets, pipes int) {
 	return sockets, pipes
 }
 
+// sessConns are the four ends of a relayed test session: client app,
+// proxy's client side, proxy's target side, target app.
+type sessConns struct{ ca, pc, pt, ta *net.TCPConn }
+
+// startSessions relays n loopback sessions accepted on ln, through Start
+// when start is set and through Pipe with opt otherwise; every session's
+// result goes to the channel. The connections are closed at cleanup.
+func startSessions(t *testing.T, ctx context.Context, ln net.Listener, n int, opt Options, start bool) ([]sessConns, chan pipeOut) {
+	t.Helper()
+	sessions := make([]sessConns, n)
+	results := make(chan pipeOut, n)
+	t.Cleanup(func() {
+		for _, s := range sessions {
+			for _, c := range []*net.TCPConn{s.ca, s.pc, s.pt, s.ta} {
+				if c != nil {
+					c.Close()
+				}
+			}
+		}
+	})
+	for i := range sessions {
+		ca, pc := dialAccept(t, ln)
+		pt, ta := dialAccept(t, ln)
+		sessions[i] = sessConns{ca, pc, pt, ta}
+		if start {
+			if !Start(ctx, pc, pt, opt, func(r Result, err error) { results <- pipeOut{r, err} }) {
+				t.Fatal("Start refused")
+			}
+			continue
+		}
+		go func() {
+			r, err := Pipe(ctx, pc, pt, opt)
+			results <- pipeOut{r, err}
+		}()
+	}
+	return sessions, results
+}
+
 // TestDescriptorBudget checks that idle sessions hold their sockets and
 // nothing else, and that after traffic the only extra descriptors are the
 // bounded pool's.
@@ -58,31 +96,7 @@ func testDescriptorBudget(t *testing.T, park, start bool) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type sess struct{ ca, pc, pt, ta *net.TCPConn }
-	sessions := make([]sess, n)
-	results := make(chan pipeOut, n)
-	for i := range sessions {
-		ca, pc := dialAccept(t, ln)
-		pt, ta := dialAccept(t, ln)
-		sessions[i] = sess{ca, pc, pt, ta}
-		if start {
-			if !Start(ctx, pc, pt, Options{}, func(r Result, err error) { results <- pipeOut{r, err} }) {
-				t.Fatal("Start refused")
-			}
-			continue
-		}
-		go func() {
-			r, err := Pipe(ctx, pc, pt, Options{ParkIdle: park})
-			results <- pipeOut{r, err}
-		}()
-	}
-	defer func() {
-		for _, s := range sessions {
-			for _, c := range []net.Conn{s.ca, s.pc, s.pt, s.ta} {
-				c.Close()
-			}
-		}
-	}()
+	sessions, results := startSessions(t, ctx, ln, n, Options{ParkIdle: park}, start)
 
 	// Every direction (2 per session) probes once and waits; with park,
 	// target->client starts parked without a probe.

@@ -46,33 +46,9 @@ func testParkIdle(t *testing.T, start bool) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type sess struct{ ca, pc, pt, ta *net.TCPConn }
-	sessions := make([]sess, n)
-	results := make(chan pipeOut, n)
 	parked0 := parkedDirs.Load()
 	g0 := runtime.NumGoroutine()
-	for i := range sessions {
-		ca, pc := dialAccept(t, ln)
-		pt, ta := dialAccept(t, ln)
-		sessions[i] = sess{ca, pc, pt, ta}
-		if start {
-			if !Start(ctx, pc, pt, Options{}, func(r Result, err error) { results <- pipeOut{r, err} }) {
-				t.Fatal("Start refused")
-			}
-			continue
-		}
-		go func() {
-			r, err := Pipe(ctx, pc, pt, Options{ParkIdle: true})
-			results <- pipeOut{r, err}
-		}()
-	}
-	defer func() {
-		for _, s := range sessions {
-			for _, c := range []net.Conn{s.ca, s.pc, s.pt, s.ta} {
-				c.Close()
-			}
-		}
-	}()
+	sessions, results := startSessions(t, ctx, ln, n, Options{ParkIdle: true}, start)
 	waitForT(t, "every parkable direction parked", func() bool { return parkedDirs.Load()-parked0 == int64(parkedPer*n) })
 	// One goroutine per session (Pipe's caller; none with Start) and the
 	// parker's.
