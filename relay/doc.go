@@ -63,7 +63,8 @@
 // source has nothing more to give (EAGAIN), i.e. just before the direction
 // would park; a pipe that still holds data (after an error) is closed, never
 // pooled. The pool keeps at most [MaxIdlePipes] idle pipes and closes the
-// rest. The first 16 pipes open at a time are enlarged to 1 MiB, the rest
+// rest, and closes a pipe that has been idle in it for 10 seconds, so that
+// a process whose sessions are all quiet holds no pipe at all. The first 16 pipes open at a time are enlarged to 1 MiB, the rest
 // keep the kernel's 64 KiB, so that the pipe pages the kernel charges to the
 // user stay far from fs.pipe-user-pages-soft. Before the first wait, when a direction holds no pipe, a
 // recv(MSG_PEEK|MSG_DONTWAIT) probe into a one-byte buffer tells "no data"

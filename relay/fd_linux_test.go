@@ -186,3 +186,43 @@ func testDescriptorBudget(t *testing.T, park, start bool) {
 	}
 	drainPool()
 }
+
+// TestIdlePipesClosed: pipes left idle in the pool are closed after
+// idlePipeTTL, so that a quiet process holds only its sessions' sockets.
+func TestIdlePipesClosed(t *testing.T) {
+	old := idlePipeTTL
+	pool.mu.Lock()
+	idlePipeTTL = 100 * time.Millisecond
+	if pool.trim != nil {
+		pool.trim.Stop() // armed by earlier tests with the long TTL
+	}
+	pool.trimArmed = false
+	pool.mu.Unlock()
+	defer func() {
+		pool.mu.Lock()
+		idlePipeTTL = old
+		pool.mu.Unlock()
+	}()
+	drainPool()
+	_, pipe0 := countFDs(t)
+
+	s := startSession(t, context.Background(), modes[0], Options{})
+	data := randomBytes(t, 256<<10)
+	go s.clientApp.Write(data)
+	_ = s.targetApp.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(s.targetApp, make([]byte, len(data))); err != nil {
+		t.Fatal(err)
+	}
+	moved := time.Now() // about when the pipe went back to the pool
+	waitForT(t, "the pipe back in the pool", func() bool { st := ReadPoolStats(); return st.InUse == 0 && st.Idle >= 1 })
+	if _, pipes := countFDs(t); pipes == pipe0 {
+		t.Fatal("no pooled pipe after a transfer: the test does not test the trim")
+	}
+	waitForT(t, "idle pipes to be closed", func() bool {
+		_, pipes := countFDs(t)
+		return ReadPoolStats().Idle == 0 && pipes == pipe0
+	})
+	if el := time.Since(moved); el < 50*time.Millisecond {
+		t.Errorf("idle pipes closed after %v, before their TTL", el)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -239,16 +240,25 @@ var parkedProbes atomic.Int64
 
 // pipe is one kernel pipe used to splice between sockets.
 type pipe struct {
-	r, w int
-	size int // capacity in bytes
+	r, w      int
+	size      int   // capacity in bytes
+	idleSince int64 // nanotime when it was last given back
 }
 
 // pool is the process-wide pipe pool.
 var pool struct {
 	mu    sync.Mutex
-	idle  []*pipe
+	idle  []*pipe // a stack: the longest idle first
 	inUse int
+
+	trim      *time.Timer
+	trimArmed bool
 }
+
+// idlePipeTTL: a pipe idle in the pool this long is closed, so that once
+// every session has gone quiet the process holds no pipe at all, only its
+// sessions' sockets.
+var idlePipeTTL = 10 * time.Second
 
 func getPipe() (*pipe, error) {
 	pool.mu.Lock()
@@ -301,12 +311,46 @@ func putPipe(p *pipe) {
 	pool.mu.Lock()
 	pool.inUse--
 	if len(pool.idle) < MaxIdlePipes {
+		p.idleSince = nanotime()
 		pool.idle = append(pool.idle, p)
+		if !pool.trimArmed {
+			pool.trimArmed = true
+			if pool.trim == nil {
+				pool.trim = time.AfterFunc(idlePipeTTL, trimPool)
+			} else {
+				pool.trim.Reset(idlePipeTTL)
+			}
+		}
 		pool.mu.Unlock()
 		return
 	}
 	pool.mu.Unlock()
 	p.close()
+}
+
+// trimPool closes the pipes that have been idle for idlePipeTTL, and runs
+// again when the next one will have been.
+func trimPool() {
+	pool.mu.Lock()
+	now := nanotime()
+	n := 0
+	for n < len(pool.idle) && now-pool.idle[n].idleSince >= int64(idlePipeTTL) {
+		n++
+	}
+	stale := make([]*pipe, n)
+	copy(stale, pool.idle[:n])
+	rest := copy(pool.idle, pool.idle[n:])
+	clear(pool.idle[rest:])
+	pool.idle = pool.idle[:rest]
+	if rest > 0 {
+		pool.trim.Reset(time.Duration(pool.idle[0].idleSince + int64(idlePipeTTL) - now))
+	} else {
+		pool.trimArmed = false
+	}
+	pool.mu.Unlock()
+	for _, p := range stale {
+		p.close()
+	}
 }
 
 // discardPipe closes a pipe that was lent out (it may hold data).

@@ -2,7 +2,8 @@ package relay
 
 // MaxIdlePipes bounds the process-wide pool of idle splice pipes. Pipes given
 // back beyond it are closed, so the pool never holds more than
-// 2*MaxIdlePipes descriptors.
+// 2*MaxIdlePipes descriptors; a pipe idle in the pool for 10 seconds is
+// closed too.
 const MaxIdlePipes = 32
 
 // PoolStats is a snapshot of the process-wide splice pipe pool. It is always
