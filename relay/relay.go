@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -181,7 +182,9 @@ func Start(ctx context.Context, client, target net.Conn, opt Options, done func(
 		t := nanotime()
 		s.last[0].Store(t)
 		s.last[1].Store(t)
-		s.idleTimer = time.AfterFunc(s.idle, s.checkIdle)
+		// Armed only once s.idleTimer is set, which checkIdle reads.
+		s.idleTimer = time.AfterFunc(math.MaxInt64, s.checkIdle)
+		s.idleTimer.Reset(s.idle)
 	}
 	for i := range s.dirs {
 		d := &s.dirs[i]
