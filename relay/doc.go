@@ -24,7 +24,7 @@
 // client->target direction ends, Pipe's caller takes the other direction
 // back and runs it to its end itself, with its deadlines. An idle session
 // so costs one goroutine, its caller's: idle RSS per session went from 11.2
-// to 8.75 KiB in bench/compare.sh's idle scenario. The cost is an
+// to 8.75 KiB (socksbench's idle scenario, 9,000 sessions through sockd). The cost is an
 // epoll_ctl per parking and an epoll_wait per wake, within the noise of
 // A/B runs of short CONNECTs. The trade-off: a parked direction does not
 // wait on its connection, so closing target from outside while Pipe runs

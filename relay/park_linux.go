@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -200,25 +199,18 @@ func (d *dir) parkNow() bool {
 		return false // parkSticky: Pipe's caller waits for this goroutine to finish d
 	}
 	parkedDirs.Add(1)
-	if d.s.stopped.Load() {
-		// fail may have looked before d was parked: end d here. (fail sets
-		// stopped before it looks, so one of the two sees the other.)
-		if d.park.CompareAndSwap(parkParked, parkSticky) {
-			parkedDirs.Add(-1)
-			d.parkArmed = !add
-			return false
-		}
-		return true // fail took it
+	// fail may have looked for parked directions before d was parked (it
+	// sets stopped before it looks, so one of the two sees the other); then
+	// d must not wait, and neither when it cannot be armed.
+	if !d.s.stopped.Load() && theParker.arm(d, add) == nil {
+		return true
 	}
-	if err := theParker.arm(d, add); err != nil {
-		if d.park.CompareAndSwap(parkParked, parkSticky) {
-			parkedDirs.Add(-1)
-			d.parkArmed = !add
-			return false
-		}
-		return true // taken meanwhile; its new owner runs it
+	if !d.park.CompareAndSwap(parkParked, parkSticky) {
+		return true // fail or Pipe's caller took it meanwhile; its new owner ends it
 	}
-	return true
+	parkedDirs.Add(-1)
+	d.parkArmed = !add
+	return false
 }
 
 // resume runs a parked direction whose source turned readable, on the
@@ -292,11 +284,4 @@ func (s *session) unparkAll() {
 			}
 		}
 	}
-}
-
-// canStart reports whether Start can run a session between a and b.
-func canStart(a, b net.Conn) bool {
-	_, ok1 := a.(*net.TCPConn)
-	_, ok2 := b.(*net.TCPConn)
-	return ok1 && ok2
 }

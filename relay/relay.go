@@ -108,10 +108,7 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 	s.wg.Add(1)
 	parking := opt.ParkIdle && d1.sp != nil && theParker.enroll(d1)
 	if parking {
-		d1.park.Store(parkRunning)
-		if !d1.parkNow() {
-			go d1.runParking() // could not park: run it on a goroutine after all
-		}
+		d1.beginParked()
 	} else {
 		go func() {
 			d1.run()
@@ -142,8 +139,8 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 // source has bytes. done must not block for long; it usually closes both
 // connections.
 //
-// Start reports false, having changed nothing but the connections'
-// deadlines, when it cannot run the session that way: not Linux, an end
+// Start reports false, having changed nothing, when it cannot run the
+// session that way: not Linux, an end
 // that is not a bare *net.TCPConn, ctx already done, or no epoll instance
 // (descriptor limit). The caller then uses Pipe.
 //
@@ -152,17 +149,17 @@ func Pipe(ctx context.Context, client, target net.Conn, opt Options) (Result, er
 // closing a connection from outside is noticed only when the other side
 // sends; cancel ctx to end the session early.
 func Start(ctx context.Context, client, target net.Conn, opt Options, done func(Result, error)) bool {
-	if ctx.Err() != nil || !canStart(client, target) {
-		return false
-	}
-	if client.SetDeadline(time.Time{}) != nil || target.SetDeadline(time.Time{}) != nil {
+	if ctx.Err() != nil {
 		return false
 	}
 	s := &session{client: client, target: target, async: true, done: done, idle: max(opt.IdleTimeout, 0)}
 	s.dirs[0] = dir{s: s, idx: 0, src: client, dst: target}
 	s.dirs[1] = dir{s: s, idx: 1, src: target, dst: client}
-	setupSplice(s)
+	setupSplice(s) // nil sp unless Linux and both ends bare *net.TCPConn
 	if s.dirs[0].sp == nil || s.dirs[1].sp == nil {
+		return false
+	}
+	if client.SetDeadline(time.Time{}) != nil || target.SetDeadline(time.Time{}) != nil {
 		return false
 	}
 	if !theParker.enroll(&s.dirs[0]) {
@@ -186,14 +183,18 @@ func Start(ctx context.Context, client, target net.Conn, opt Options, done func(
 		s.idleTimer = time.AfterFunc(math.MaxInt64, s.checkIdle)
 		s.idleTimer.Reset(s.idle)
 	}
-	for i := range s.dirs {
-		d := &s.dirs[i]
-		d.park.Store(parkRunning)
-		if !d.parkNow() {
-			go d.runParking()
-		}
-	}
+	s.dirs[0].beginParked()
+	s.dirs[1].beginParked()
 	return true
+}
+
+// beginParked starts d, enrolled with the parker and owned by the caller,
+// parked; when it cannot park, on a goroutine of its own.
+func (d *dir) beginParked() {
+	d.park.Store(parkRunning)
+	if !d.parkNow() {
+		go d.runParking()
+	}
 }
 
 // dirDone is called once per direction when it has finished.

@@ -2,8 +2,6 @@
 
 package relay
 
-import "net"
-
 // spliceState is empty where splice(2) does not exist; setupSplice never
 // creates one.
 type spliceState struct{}
@@ -14,11 +12,10 @@ func (*spliceState) run(*dir) runResult { return runFallback }
 
 // Parking needs epoll: a direction is never parked here.
 
-func (d *dir) takeParked()        {}
-func (d *dir) parkNow() bool      { return false }
-func (d *dir) runParking()        { d.run(); d.s.dirDone() }
-func (s *session) unparkAll()     {}
-func canStart(_, _ net.Conn) bool { return false }
+func (d *dir) takeParked()    {}
+func (d *dir) parkNow() bool  { return false }
+func (d *dir) runParking()    { d.run(); d.s.dirDone() }
+func (s *session) unparkAll() {}
 
 func readPoolStats() PoolStats { return PoolStats{} }
 
