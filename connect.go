@@ -56,7 +56,7 @@ func (s *Server) relayDetached(ctx context.Context, ss *session, target net.Conn
 	t := ss.req.Traffic
 	ss.ctx = ctx
 	ss.refs.Store(2)
-	started := relay.Start(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout}, func(res relay.Result, err error) {
+	started := relay.Start(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout, ParkDelay: s.ParkDelay}, func(res relay.Result, err error) {
 		t.FromClient.Add(res.ClientToTarget)
 		t.ToClient.Add(res.TargetToClient)
 		target.Close()
@@ -101,7 +101,7 @@ func (s *Server) relay(ctx context.Context, client, target net.Conn, t *Traffic)
 			return err
 		}
 	}
-	res, err := relay.Pipe(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout, ParkIdle: true})
+	res, err := relay.Pipe(ctx, client, target, relay.Options{IdleTimeout: s.IdleTimeout, ParkIdle: true, ParkDelay: s.ParkDelay})
 	t.FromClient.Add(res.ClientToTarget)
 	t.ToClient.Add(res.TargetToClient)
 	return err

@@ -15,7 +15,8 @@
 //
 // A goroutine is the largest part of an idle session's memory: 2 KiB of
 // stack at least, and a 0.5 KiB descriptor. With [Options.ParkIdle] the
-// target->client direction has no goroutine while the target is silent:
+// target->client direction has no goroutine once the target has been
+// silent for [Options.ParkDelay] (100 ms by default; see "Park delay"):
 // its socket is registered, one-shot, in one epoll instance shared by the
 // process, whose single goroutine waits on it through the runtime poller
 // (the epoll descriptor is an os.File, so no thread blocks). When the
@@ -44,6 +45,26 @@
 // session, against 8.6 with Pipe and ParkIdle. Closing a connection from
 // outside is then noticed only when the other side sends; the context
 // ends a session promptly.
+//
+// # Park delay
+//
+// Parking at every pause is cheap for a session that is idle for
+// minutes and costly for one that is busy: each time a direction's source
+// turned from drained to readable, a parked direction paid an epoll_ctl to
+// re-arm, a wake-up of the parker's goroutine with its epoll_wait, and a
+// new goroutine. Short sessions (a request and its answer) paid that on
+// every message, and a transfer on every stall of its sender. So a
+// direction first waits for its source in the runtime poller, on its
+// goroutine, as without parking, under a read deadline that ends the
+// delay; it parks only when that deadline finds it silent for the whole
+// delay (and re-arms the deadline otherwise, once per delay at most). The
+// gains, measured A/B against parking at once (sockd on one core, load on
+// the other): system calls per short CONNECT fell from 36 to 32 (strace
+// -c), proxy CPU per connection by 2-5%, and a one-stream transfer used
+// 0.24 instead of 0.26 s of proxy CPU per GiB. The cost is memory while
+// sessions are new: 9,000 sessions opened in a burst left 4.7 KiB of RSS
+// per idle session instead of 4.3, the stacks of their first 100 ms. A
+// negative ParkDelay parks at once.
 //
 // # Readiness, then splice (Linux, both ends bare *net.TCPConn)
 //

@@ -44,8 +44,9 @@ type parker struct {
 
 var theParker parker
 
-// parkedDirs counts directions that are parked right now. For tests.
-var parkedDirs atomic.Int64
+// parkedDirs counts directions that are parked right now, and parkWakes
+// the directions the parker has woken. For tests.
+var parkedDirs, parkWakes atomic.Int64
 
 // enroll prepares d to be parked. It returns false when the epoll instance
 // cannot be made (the descriptor limit): d then runs as a normal direction.
@@ -137,54 +138,66 @@ func (p *parker) arm(d *dir, add bool) error {
 
 // loop waits for parked sources and starts a goroutine for each that turns
 // readable. It ends when no direction has been enrolled for parkLinger.
+//
+// It harvests the instance inside one RawConn.Read: the callback takes
+// what is ready and returns false to wait for the next edge of the epoll
+// descriptor, without an epoll_wait that finds nothing. No event is lost
+// that way: one that is queued after the harvest wakes the descriptor's
+// waiters again, which the runtime poller records for the wait. A new
+// Read would reset that record (prepareRead), so only the first call of
+// each Read must look first.
 func (p *parker) loop() {
 	var (
 		evs   [64]unix.EpollEvent
 		ready [64]*dir
-		n     int
 	)
-	wait := func(fd uintptr) bool {
+	harvest := func(fd uintptr) bool {
 		for {
-			var err error
-			n, err = unix.EpollWait(int(fd), evs[:], 0)
+			n, err := unix.EpollWait(int(fd), evs[:], 0)
 			if err == unix.EINTR {
 				continue
 			}
-			if err != nil {
-				n = 0
+			if err != nil || n <= 0 {
+				return false
 			}
-			return n > 0 // park in the runtime poller until the instance is readable
+			p.dispatch(evs[:n], &ready)
+			if n < len(evs) {
+				return false
+			}
 		}
 	}
 	for {
-		n = 0
-		if err := p.rc.Read(wait); err != nil {
-			// The linger deadline passed.
-			p.mu.Lock()
-			if len(p.dirs) == 0 {
-				p.running = false
-				p.mu.Unlock()
-				return
-			}
-			_ = p.f.SetReadDeadline(time.Time{})
-			p.mu.Unlock()
-			continue
-		}
-		m := 0
+		// Read returns only when the linger deadline has passed (the
+		// callback never reports done).
+		_ = p.rc.Read(harvest)
 		p.mu.Lock()
-		for _, ev := range evs[:n] {
-			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if d := p.dirs[id]; d != nil && d.park.CompareAndSwap(parkParked, parkRunning) {
-				ready[m] = d
-				m++
-			}
+		if len(p.dirs) == 0 {
+			p.running = false
+			p.mu.Unlock()
+			return
 		}
+		_ = p.f.SetReadDeadline(time.Time{})
 		p.mu.Unlock()
-		for i, d := range ready[:m] {
-			ready[i] = nil
-			parkedDirs.Add(-1)
-			go d.resume()
+	}
+}
+
+// dispatch starts a goroutine for each parked direction among evs.
+func (p *parker) dispatch(evs []unix.EpollEvent, ready *[64]*dir) {
+	m := 0
+	p.mu.Lock()
+	for _, ev := range evs {
+		id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+		if d := p.dirs[id]; d != nil && d.park.CompareAndSwap(parkParked, parkRunning) {
+			ready[m] = d
+			m++
 		}
+	}
+	p.mu.Unlock()
+	for i, d := range ready[:m] {
+		ready[i] = nil
+		parkedDirs.Add(-1)
+		parkWakes.Add(1)
+		go d.resume()
 	}
 }
 
@@ -194,6 +207,7 @@ func (p *parker) loop() {
 func (d *dir) parkNow() bool {
 	add := !d.parkArmed
 	d.parkArmed = true // written before ownership is given away
+	d.rdlStale = d.s.parkAfter > 0
 	if !d.park.CompareAndSwap(parkRunning, parkParked) {
 		d.parkArmed = !add
 		return false // parkSticky: Pipe's caller waits for this goroutine to finish d
@@ -217,6 +231,7 @@ func (d *dir) parkNow() bool {
 // goroutine the parker started for it.
 func (d *dir) resume() {
 	d.sp.skipProbe = true
+	d.lastActive = nanotime()
 	d.runParking()
 }
 

@@ -24,13 +24,20 @@ func parkerRunning() bool {
 // speaks and parks again after, and the parker's goroutine ends once no
 // session uses it.
 func TestParkIdle(t *testing.T) {
-	t.Run("pipe", func(t *testing.T) { testParkIdle(t, false) })
-	t.Run("start", func(t *testing.T) { testParkIdle(t, true) })
+	for _, delay := range []time.Duration{-1, 0} {
+		name := "delay"
+		if delay < 0 {
+			name = "at-once"
+		}
+		t.Run("pipe/"+name, func(t *testing.T) { testParkIdle(t, false, delay) })
+		t.Run("start/"+name, func(t *testing.T) { testParkIdle(t, true, delay) })
+	}
 }
 
 // testParkIdle: with start, sessions are begun by Start, which holds no
-// goroutine at all while idle, and both directions park.
-func testParkIdle(t *testing.T, start bool) {
+// goroutine at all while idle, and both directions park. delay is
+// Options.ParkDelay.
+func testParkIdle(t *testing.T, start bool, delay time.Duration) {
 	const n = 300
 	perSession := 1 // goroutines: Pipe's caller
 	parkedPer := 1  // parked directions
@@ -48,7 +55,7 @@ func testParkIdle(t *testing.T, start bool) {
 	defer cancel()
 	parked0 := parkedDirs.Load()
 	g0 := runtime.NumGoroutine()
-	sessions, results := startSessions(t, ctx, ln, n, Options{ParkIdle: true}, start)
+	sessions, results := startSessions(t, ctx, ln, n, Options{ParkIdle: true, ParkDelay: delay}, start)
 	waitForT(t, "every parkable direction parked", func() bool { return parkedDirs.Load()-parked0 == int64(parkedPer*n) })
 	// One goroutine per session (Pipe's caller; none with Start) and the
 	// parker's.
@@ -149,5 +156,80 @@ func TestParkIdleTimeout(t *testing.T) {
 	}
 	if o.res.TargetToClient != 4 {
 		t.Errorf("TargetToClient = %d, want 4", o.res.TargetToClient)
+	}
+}
+
+// TestParkDelay: a direction that keeps receiving bytes more often than
+// its park delay stays off the parker, on its goroutine; once its source
+// has been silent for the delay, it parks.
+func TestParkDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	for _, start := range []bool{false, true} {
+		t.Run(fmt.Sprintf("start=%v", start), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			parked0, wakes0 := parkedDirs.Load(), parkWakes.Load()
+			sessions, results := startSessions(t, ctx, ln, 1, Options{ParkIdle: true, ParkDelay: delay}, start)
+			s := sessions[0]
+			// Twelve exchanges, 50 ms apart: 600 ms of activity, twice
+			// the delay, with no pause as long as the delay.
+			begin := time.Now()
+			for i := range 12 {
+				if i > 0 {
+					time.Sleep(50 * time.Millisecond)
+				}
+				for _, p := range [][2]*net.TCPConn{{s.ca, s.ta}, {s.ta, s.ca}} {
+					if _, err := p[0].Write([]byte{byte(i)}); err != nil {
+						t.Fatal(err)
+					}
+					got := make([]byte, 1)
+					_ = p[1].SetReadDeadline(time.Now().Add(5 * time.Second))
+					if _, err := io.ReadFull(p[1], got); err != nil || got[0] != byte(i) {
+						t.Fatalf("exchange %d: got %v, %v", i, got, err)
+					}
+				}
+			}
+			silentFrom := time.Now()
+			late := time.Since(begin) > 11*(50*time.Millisecond)+delay/2
+			if p, w := parkedDirs.Load()-parked0, parkWakes.Load()-wakes0; (p != 0 || w != 0) && !late {
+				t.Errorf("during steady traffic: %d directions parked, %d parker wake-ups; want none", p, w)
+			}
+			parkedPer := int64(1)
+			if start {
+				parkedPer = 2
+			}
+			waitForT(t, "the directions to park after the delay", func() bool { return parkedDirs.Load()-parked0 == parkedPer })
+			if el := time.Since(silentFrom); el < delay-deadlineSlack {
+				t.Errorf("parked %v after the last bytes, before the %v delay", el, delay)
+			}
+			// Parked, the session still relays, and ends normally.
+			if _, err := s.ta.Write([]byte("z")); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 1)
+			_ = s.ca.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(s.ca, got); err != nil || got[0] != 'z' {
+				t.Fatalf("after parking: got %q, %v", got, err)
+			}
+			if err := s.ta.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ca.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case o := <-results:
+				if o.err != nil || o.res.ClientToTarget != 12 || o.res.TargetToClient != 13 {
+					t.Errorf("end: %+v, %v; want 12 and 13 bytes, no error", o.res, o.err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the session did not end after both half-closes")
+			}
+		})
 	}
 }

@@ -90,12 +90,26 @@ func (sp *spliceState) run(d *dir) runResult {
 		}
 	}()
 	for {
+		if d.rdlStale {
+			d.rdlStale = false
+			switch d.setDeadline(true, true) {
+			case timeoutEnd:
+				return runDone
+			case timeoutPark: // cannot happen: lastActive was just set
+				return runIdle
+			}
+		}
 		sp.calls, sp.eof, sp.rerr, sp.pipeErr, sp.idle = 0, false, nil, false, false
 		err := sp.rsrc.Read(sp.readFn)
 		switch {
 		case err != nil: // the wait failed: deadline, or the conn was closed
-			if isTimeout(err) && d.onTimeout(true, err) {
-				continue
+			if isTimeout(err) {
+				switch d.onTimeout(true, true, err) {
+				case timeoutWait:
+					continue
+				case timeoutPark:
+					return runIdle
+				}
 			}
 			d.s.fail(err)
 			return runDone
@@ -119,7 +133,7 @@ func (sp *spliceState) run(d *dir) runResult {
 			sp.werr = nil
 			err := sp.rdst.Write(sp.writeFn)
 			if err != nil {
-				if isTimeout(err) && d.onTimeout(false, err) {
+				if isTimeout(err) && d.onTimeout(false, false, err) == timeoutWait {
 					continue
 				}
 				d.s.fail(err)
@@ -196,10 +210,11 @@ func (sp *spliceState) onReadable(fd uintptr) bool {
 }
 
 // goIdle is what onReadable returns for a drained source: false to wait in
-// the runtime poller, or, for a parkable direction, true with idle set, so
-// that run returns and the direction is parked.
+// the runtime poller (for a parkable direction with a park delay, under the
+// deadline that ends the delay), or, for a parkable direction without one,
+// true with idle set, so that run returns and the direction is parked.
 func (sp *spliceState) goIdle() bool {
-	if sp.d.parkable() {
+	if sp.d.parkable() && sp.d.s.parkAfter == 0 {
 		sp.idle = true
 		return true
 	}
