@@ -45,16 +45,18 @@
 //
 // A handshake is parsed from one pooled buffer that is handed back before
 // the relay starts. Serve hands a CONNECT session whose handler chain is
-// the built-in one to relay.Start, and the session's goroutine ends: an
+// the built-in one to relay.Start, and the session's goroutine ends: once
+// both sides have been silent for Server.ParkDelay (100 ms by default), an
 // idle session holds its two sockets and a little state, but no
-// goroutine, no buffer and no pipe (4.3 KiB of RSS per idle session in
-// bench/compare.sh). With a Handler, Middleware or ConnMiddleware of the
-// user's, or through ServeConn, the session keeps its goroutine for the
-// whole relay, since that code may act after the relay returns: 4 KiB of
-// stack (the dial and the connect log line, which would grow it to 8 KiB,
-// run on a small pool of goroutines of the server's, and the relay's
-// target->client direction waits in a shared epoll instance instead of on
-// a goroutine, see relay.Options.ParkIdle). When nothing
+// goroutine, no buffer and no pipe (4.7 KiB of RSS per idle session in
+// socksbench's idle scenario, 4.3 with ParkDelay negative). With a
+// Handler, Middleware or ConnMiddleware of the user's, or through
+// ServeConn, the session keeps its goroutine for the whole relay, since
+// that code may act after the relay returns: 4 KiB of stack (the dial and
+// the connect log line, which would grow it to 8 KiB, run on a small pool
+// of goroutines of the server's, and the relay's target->client direction
+// waits in a shared epoll instance instead of on a goroutine, see
+// relay.Options.ParkIdle). When nothing
 // wraps the connections, the relay moves bytes with splice(2) (see package
 // relay).
 //

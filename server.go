@@ -213,8 +213,9 @@ func (s *Server) ListenAndServe() error {
 //
 // When the Server has no Handler, Middleware or ConnMiddleware, a CONNECT
 // session's goroutine ends once the relay has started (relay.Start), so
-// that an idle session holds no goroutine; the session still counts in
-// Sessions, Shutdown waits for it and Close ends it.
+// that an idle session holds no goroutine once its directions have been
+// silent for ParkDelay; the session still counts in Sessions, Shutdown
+// waits for it and Close ends it.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
 	if !s.trackListener(&l, true) {

@@ -42,9 +42,10 @@
 // descriptors, 512 bytes each) and the relay's own state. The
 // socks.Server starts its CONNECT sessions this way when nothing of the
 // user's runs around the built-in handler: 4.3 KiB of RSS per idle
-// session, against 8.6 with Pipe and ParkIdle. Closing a connection from
-// outside is then noticed only when the other side sends; the context
-// ends a session promptly.
+// session parking at once, 4.7 with the default park delay, against 8.6
+// with Pipe and ParkIdle. Closing a connection from outside is then
+// noticed, once its direction is parked, only when the other side sends;
+// the context ends a session promptly.
 //
 // # Park delay
 //
