@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, vet, the race-enabled test suite,
+# The project's test command: formatting, vet (also for darwin and
+# windows), the race-enabled test suite,
 # the stack measurement without -race, and a brief run of every fuzz
 # target. Third-party tools the end-to-end tests use are skipped when
 # missing, unless CI=true (then they fail); .ci/run installs them.
@@ -12,6 +13,12 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# The library is portable (splice, parking and busy polling are Linux
+# paths with fallbacks); keep every package, tests included, building
+# elsewhere too.
+for goos in darwin windows; do
+  GOOS=$goos GOARCH=amd64 go vet ./...
+done
 go test -race -count=1 -timeout 20m ./...
 # Memory measurements that -race would distort (they skip under -race).
 go test -count=1 -run '^TestIdleSessionStack$' .

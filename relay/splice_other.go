@@ -14,6 +14,7 @@ func (*spliceState) run(*dir) runResult { return runFallback }
 
 func (d *dir) takeParked()    {}
 func (d *dir) parkNow() bool  { return false }
+func (d *dir) parkable() bool { return false }
 func (d *dir) runParking()    { d.run(); d.s.dirDone() }
 func (s *session) unparkAll() {}
 

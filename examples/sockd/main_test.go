@@ -85,7 +85,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(users, []byte("alice:"+hash2+"\n"), 0o600)
-	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	signalSelf(t, syscall.SIGHUP)
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), `"msg":"users reloaded"`); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no reload after SIGHUP:\n%s", logs.String())
@@ -100,7 +100,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatal("old password still accepted after SIGHUP")
 	}
 
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	signalSelf(t, syscall.SIGTERM)
 	select {
 	case err := <-done:
 		if err != nil {

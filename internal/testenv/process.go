@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -57,14 +56,14 @@ func StartProcess(t testing.TB, addr string, path string, args ...string) *Proce
 	cmd := exec.Command(path, args...)
 	cmd.Env = CleanEnv()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = processAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", path, err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killTree(cmd.Process)
 		<-exited
 		if t.Failed() {
 			t.Logf("%s output:\n%s", filepath.Base(path), out.String())
