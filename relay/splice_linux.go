@@ -95,7 +95,11 @@ func (sp *spliceState) run(d *dir) runResult {
 			switch d.setDeadline(true, true) {
 			case timeoutEnd:
 				return runDone
-			case timeoutPark: // cannot happen: lastActive was just set
+			case timeoutPark:
+				// lastActive was set when the direction started or
+				// resumed; only a scheduling delay longer than the park
+				// delay gets here. Parking again is harmless: the
+				// one-shot registration reports data that is waiting.
 				return runIdle
 			}
 		}
