@@ -48,8 +48,8 @@
 // the built-in one to relay.Start, and the session's goroutine ends: once
 // both sides have been silent for Server.ParkDelay (100 ms by default), an
 // idle session holds its two sockets and a little state, but no
-// goroutine, no buffer and no pipe (4.7 KiB of RSS per idle session in
-// socksbench's idle scenario, 4.3 with ParkDelay negative). With a
+// goroutine, no buffer and no pipe (4.7 to 4.8 KiB of RSS per idle
+// session in socksbench's idle scenario, 4.4 with ParkDelay negative). With a
 // Handler, Middleware or ConnMiddleware of the user's, or through
 // ServeConn, the session keeps its goroutine for the whole relay, since
 // that code may act after the relay returns: 4 KiB of stack (the dial and

@@ -55,7 +55,7 @@ func run(args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	idle := fs.Duration("idle-timeout", 0, "end a session after this long with no traffic either way (0: never)")
-	parkDelay := fs.Duration("park-delay", 0, "silence after which a session direction gives up its goroutine (0: 100ms; negative: at once, least memory)")
+	parkDelay := fs.Duration("park-delay", 0, "silence after which a session direction gives up its goroutine (0: 100ms; negative, e.g. -1ms: at once, least memory)")
 	udpBusyPoll := fs.Duration("udp-busy-poll", 0, "keep polling a UDP association's sockets for this long after each datagram instead of sleeping: lower latency, a busy core (0: off)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a shutdown waits for running sessions")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `address` (e.g. 127.0.0.1:6060)")
