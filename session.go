@@ -442,6 +442,16 @@ func (ss *session) logEnd(ctx context.Context, err error) {
 	if !l.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
+	ss.logEndNow(ctx, l, err)
+}
+
+// logEndNow writes the disconnect line. It is apart from logEnd so that
+// its attribute buffer (0.6 KiB of frame) is not on the stack when the
+// line is disabled: a detached session ends on a relay goroutine's small
+// stack, which the buffer would make grow.
+//
+//go:noinline
+func (ss *session) logEndNow(ctx context.Context, l *slog.Logger, err error) {
 	var buf [12]slog.Attr
 	attrs := append(ss.baseAttrs(buf[:0]),
 		slog.String("reply", ss.code.String()),
