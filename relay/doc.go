@@ -21,13 +21,14 @@
 // process, whose single goroutine waits on it through the runtime poller
 // (the epoll descriptor is an os.File, so no thread blocks). When the
 // target sends, that goroutine starts one for the direction, which splices
-// until the socket is drained and then parks the direction again. When the
+// what comes and parks the direction again once the target has been silent
+// for the park delay. When the
 // client->target direction ends, Pipe's caller takes the other direction
 // back and runs it to its end itself, with its deadlines. An idle session
 // so costs one goroutine, its caller's: idle RSS per session went from 11.2
 // to 8.75 KiB (socksbench's idle scenario, 9,000 sessions through sockd). The cost is an
-// epoll_ctl per parking and an epoll_wait per wake, within the noise of
-// A/B runs of short CONNECTs. The trade-off: a parked direction does not
+// epoll_ctl per parking and an epoll_wait per wake, which the park delay
+// keeps off sessions that are exchanging bytes. The trade-off: a parked direction does not
 // wait on its connection, so closing target from outside while Pipe runs
 // is noticed only when the client sends; cancel the context or close
 // client instead (both stay prompt). The epoll instance stays open for the
