@@ -15,7 +15,7 @@
 # Usage (as root the first time, to install dante-server and microsocks):
 #
 #	bench/compare.sh              # full run: a few minutes
-#	QUICK=1 bench/compare.sh      # smoke run: well under a minute
+#	QUICK=1 bench/compare.sh      # smoke run: small sizes, about 6 minutes
 #
 # Environment knobs (defaults for the full run; QUICK=1 shrinks them):
 #	BYTES      bulk bytes per run, split over the streams   (1G;   QUICK 256M)
@@ -26,6 +26,8 @@
 #	MAX_CONNS  connections at most per rate run                (40000)
 #	IDLE_HOLD  how long to hold them before measuring        (130s; QUICK 2s)
 #	TARGETS    which to run, space separated                 (direct virgil dante microsocks)
+#	ALT_ROUNDS rounds of the alternated rate run (0: none)   (3;    QUICK 1)
+#	ALT_WORKERS / ALT_DURATION  its workers / run length     (64 / 8s; QUICK 2s)
 #	PROXY_CPU / LOAD_CPU   cores for the proxies / the load  (0 / 1)
 #	OUT        the markdown file to write                    (bench/results.md)
 #	KEEP=1     keep the work directory (JSON, logs, configs) and print its path
@@ -37,11 +39,15 @@ repo="$(cd "$here/.." && pwd)"
 if [[ "${QUICK:-0}" == 1 ]]; then
 	BYTES="${BYTES:-256M}"
 	DURATION="${DURATION:-2s}"
+	ALT_ROUNDS="${ALT_ROUNDS:-1}"
+	ALT_DURATION="${ALT_DURATION:-2s}"
 	IDLE_N="${IDLE_N:-500}"
 	IDLE_HOLD="${IDLE_HOLD:-2s}"
 else
 	BYTES="${BYTES:-1G}"
 	DURATION="${DURATION:-10s}"
+	ALT_ROUNDS="${ALT_ROUNDS:-3}"
+	ALT_DURATION="${ALT_DURATION:-8s}"
 	IDLE_N="${IDLE_N:-9000}"
 	# Past the Go runtime's forced GC (every 2 minutes), which shrinks the
 	# stacks that handshakes grew: the memory a long-lived daemon holds per
@@ -51,6 +57,7 @@ fi
 STREAMS="${STREAMS:-1,16}"
 MAX_CONNS="${MAX_CONNS:-40000}" # per rate run: bounds the TIME_WAIT sockets one run leaves
 WORKERS="${WORKERS:-1,64,512}"
+ALT_WORKERS="${ALT_WORKERS:-64}"
 TARGETS="${TARGETS:-direct virgil dante microsocks}"
 PROXY_CPU="${PROXY_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
@@ -268,6 +275,39 @@ for scenario in idle rate bulk; do
 	done
 done
 
+# --- alternated rounds -------------------------------------------------------
+# The runs above measure each target minutes apart, and this machine's speed
+# drifts by 10-20% over such spans. Here the targets take turns: one
+# connection-rate run each per round, so that a drift hits them alike, and
+# the report gives each pair's median ratio over the rounds. Back to back,
+# without waiting for TIME_WAIT to drain: on loopback the kernel reuses
+# those ports for new connections (tcp_tw_reuse).
+rounds_args=()
+if ((ALT_ROUNDS > 0)); then
+	wait_time_wait
+	for round in $(seq "$ALT_ROUNDS"); do
+		for name in $TARGETS; do
+			start_proxy "$name"
+			args=(-proxy "$PROXY_URL" -scenario rate -json -progress 0 -limit "$((RUN_TIMEOUT - 10))s"
+				-duration "$ALT_DURATION" -workers "$ALT_WORKERS" -max-conns "$MAX_CONNS")
+			[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
+			log "alternated rate, round $round: $name ($PROXY_URL)"
+			json="$work/$name-alt$round.json"
+			rc=0
+			timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
+				>"$json" 2>"$work/$name-alt$round.stderr" || rc=$?
+			stop_proxy
+			tail -n 1 "$work/$name-alt$round.stderr" >&2 || true
+			if ((rc != 0 && rc != 1)); then
+				failed+=("$name alternated round $round (exit $rc)")
+				continue
+			fi
+			((rc == 1)) && failed+=("$name alternated round $round (a run failed)")
+			rounds_args+=("$name=$json")
+		done
+	done
+fi
+
 # --- report ------------------------------------------------------------------
 {
 	echo "# Proxy comparison"
@@ -277,9 +317,12 @@ done
 	echo "- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $ncpu CPUs, Linux $(uname -r), $(go version | cut -d' ' -f3)"
 	echo "- Proxies pinned to CPU $PROXY_CPU, socksbench (client and its target) to CPU $LOAD_CPU; open-files limit $(ulimit -n)"
 	echo "- Versions: Virgil sockd from $built_from; $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
-	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; all over SOCKS5 with no authentication"
+	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; alternated rate $ALT_ROUNDS rounds of $ALT_DURATION at $ALT_WORKERS workers; all over SOCKS5 with no authentication"
 	echo
 	"$work/socksbench" -compare "${compare_args[@]}"
+	if ((${#rounds_args[@]})); then
+		"$work/socksbench" -compare -rounds "${rounds_args[@]}"
+	fi
 	echo "Notes:"
 	echo
 	echo "- Each proxy is started afresh for each scenario. \"direct\" is the client talking to the target without a proxy; its bulk and rate results are the ceiling the load core reaches alone."

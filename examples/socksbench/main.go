@@ -66,7 +66,10 @@
 //
 // -compare reads name=file.json arguments (several files under one name are
 // merged) and writes markdown tables with each result as a ratio to the
-// report named by -direct-name and to the one named by -ref-name.
+// report named by -direct-name and to the one named by -ref-name. With
+// -rounds, the files under each name are rounds of one connection-rate run
+// in which the targets took turns; it writes one table of the rounds, their
+// medians, and each pair's median ratio over the rounds.
 package main
 
 import (
@@ -173,6 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	compare := fs.Bool("compare", false, "compare reports: arguments are name=file.json; writes markdown to stdout")
 	directName := fs.String("direct-name", "direct", "compare: the name of the no-proxy baseline")
 	refName := fs.String("ref-name", "dante", "compare: the name of the reference proxy")
+	rounds := fs.Bool("rounds", false, "compare: the files under each name are alternated rounds of one connection-rate run; write one table of rounds, medians and pairwise ratios")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,6 +187,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		reps, err := loadReports(fs.Args())
 		if err != nil {
 			return err
+		}
+		if *rounds {
+			writeRounds(stdout, reps)
+			return nil
 		}
 		writeComparison(stdout, reps, *directName, *refName)
 		return nil

@@ -378,3 +378,43 @@ func TestCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareRounds: -rounds pairs the targets' runs by round, so the
+// ratio column is the median of per-round ratios, not a ratio of medians.
+func TestCompareRounds(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, rate float64, cpu float64) string {
+		b, err := json.Marshal(Report{Tool: "socksbench", Rate: []RateResult{{Workers: 64, Conns: 100, ConnsPerSec: rate, ProxyCPUMicrosPerConn: &cpu}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// The machine slows down from round to round. Per round, virgil is
+	// 1.10, 1.10 and 0.73 times microsocks: the median of those is 1.10,
+	// where the ratio of the medians (8800/9000) would say 0.98.
+	args := []string{"-compare", "-rounds",
+		"virgil=" + write("v1", 11000, 100), "microsocks=" + write("m1", 10000, 110),
+		"virgil=" + write("v2", 8800, 120), "microsocks=" + write("m2", 8000, 130),
+		"virgil=" + write("v3", 6600, 140), "microsocks=" + write("m3", 9000, 150),
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), args, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	md := out.String()
+	for _, want := range []string{
+		"| target | round 1 | round 2 | round 3 | median conns/s | x virgil | x microsocks | errors | median proxy CPU us/conn |",
+		"| virgil | 11000 | 8800 | 6600 | 8800 | 1.00 | 1.10 | 0 | 120.0 |",
+		"| microsocks | 10000 | 8000 | 9000 | 9000 | 0.91 | 1.00 | 0 | 130.0 |",
+		"64 workers.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("rounds table lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -279,4 +280,83 @@ func writeComparison(w io.Writer, reps []namedReport, direct, ref string) {
 	if len(failed) > 0 {
 		fmt.Fprintf(w, "**Failures** (a checksum did not verify or a scenario completed nothing): %s\n\n", strings.Join(failed, ", "))
 	}
+}
+
+// writeRounds writes one table for rounds of a connection-rate run in
+// which the targets took turns (round 1 of each, then round 2 of each,
+// ...), so that a drift in the machine's speed hits them alike: each
+// target's conns/s per round and their median, and, for each pair of
+// targets, the median over the rounds of the row's conns/s divided by the
+// column's in the same round. reps holds each target's rounds in order,
+// as loadReports merges them; every rate result is one round.
+func writeRounds(w io.Writer, reps []namedReport) {
+	rounds := 0
+	for _, r := range reps {
+		rounds = max(rounds, len(r.Rate))
+	}
+	if rounds == 0 {
+		return
+	}
+	workers := reps[0].Rate
+	fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
+	if len(workers) > 0 {
+		fmt.Fprintf(w, "%d workers. The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's conns/s divided by NAME's in the same round: higher is better.\n\n", workers[0].Workers)
+	}
+	fmt.Fprintf(w, "| target |")
+	for i := range rounds {
+		fmt.Fprintf(w, " round %d |", i+1)
+	}
+	fmt.Fprintf(w, " median conns/s |")
+	for _, c := range reps {
+		fmt.Fprintf(w, " x %s |", c.Name)
+	}
+	fmt.Fprintf(w, " errors | median proxy CPU us/conn |\n|---|")
+	for range rounds + 1 + len(reps) + 2 {
+		fmt.Fprintf(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, r := range reps {
+		fmt.Fprintf(w, "| %s |", r.Name)
+		var rates, cpus []float64
+		var errs int64
+		for i := range rounds {
+			if i >= len(r.Rate) || r.Rate[i].Conns == 0 {
+				fmt.Fprintf(w, " FAIL |")
+				continue
+			}
+			x := r.Rate[i]
+			fmt.Fprintf(w, " %.0f |", x.ConnsPerSec)
+			rates = append(rates, x.ConnsPerSec)
+			errs += x.Errors
+			if x.ProxyCPUMicrosPerConn != nil {
+				cpus = append(cpus, *x.ProxyCPUMicrosPerConn)
+			}
+		}
+		fmt.Fprintf(w, " %s |", medianString(rates, "%.0f"))
+		for _, c := range reps {
+			var ratios []float64
+			for i := range rounds {
+				if i < len(r.Rate) && i < len(c.Rate) && r.Rate[i].Conns > 0 && c.Rate[i].Conns > 0 {
+					ratios = append(ratios, r.Rate[i].ConnsPerSec/c.Rate[i].ConnsPerSec)
+				}
+			}
+			fmt.Fprintf(w, " %s |", medianString(ratios, "%.2f"))
+		}
+		fmt.Fprintf(w, " %d | %s |\n", errs, medianString(cpus, "%.1f"))
+	}
+	fmt.Fprintln(w)
+}
+
+// medianString formats the median of xs, or "-" when there is none.
+func medianString(xs []float64, format string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return fmt.Sprintf(format, m)
 }
