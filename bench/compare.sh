@@ -28,6 +28,8 @@
 #	TARGETS    which to run, space separated                 (direct virgil dante microsocks)
 #	ALT_ROUNDS rounds of the alternated rate run (0: none)   (3;    QUICK 1)
 #	ALT_WORKERS / ALT_DURATION  its workers / run length     (64 / 8s; QUICK 2s)
+#	ALT_MAX_CONNS  connections at most per alternated run     (8000)
+#	SCENARIOS  which scenarios to run before it              (idle rate bulk)
 #	PROXY_CPU / LOAD_CPU   cores for the proxies / the load  (0 / 1)
 #	OUT        the markdown file to write                    (bench/results.md)
 #	KEEP=1     keep the work directory (JSON, logs, configs) and print its path
@@ -58,6 +60,8 @@ STREAMS="${STREAMS:-1,16}"
 MAX_CONNS="${MAX_CONNS:-40000}" # per rate run: bounds the TIME_WAIT sockets one run leaves
 WORKERS="${WORKERS:-1,64,512}"
 ALT_WORKERS="${ALT_WORKERS:-64}"
+ALT_MAX_CONNS="${ALT_MAX_CONNS:-8000}"
+SCENARIOS="${SCENARIOS-idle rate bulk}"
 TARGETS="${TARGETS:-direct virgil dante microsocks}"
 PROXY_CPU="${PROXY_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
@@ -138,13 +142,14 @@ restore_sysctls() {
 	done
 }
 
-# wait_time_wait waits (at most 70 s) until few sockets are left in
-# TIME_WAIT, so that one run's leftovers do not starve the next.
+# wait_time_wait waits (at most 70 s) until fewer than $1 (default 2000)
+# sockets are left in TIME_WAIT, so that one run's leftovers do not starve
+# the next of ports.
 wait_time_wait() {
-	local n
+	local n limit="${1:-2000}"
 	for _ in $(seq 70); do
 		n="$(ss -Htan state time-wait 2>/dev/null | wc -l)"
-		((n < 2000)) && return 0
+		((n < limit)) && return 0
 		sleep 1
 	done
 	log "still $n sockets in TIME_WAIT; going on"
@@ -250,7 +255,7 @@ stop_proxy() {
 # --- runs --------------------------------------------------------------------
 failed=()
 compare_args=()
-for scenario in idle rate bulk; do
+for scenario in $SCENARIOS; do
 	for name in $TARGETS; do
 		wait_time_wait
 		start_proxy "$name"
@@ -279,19 +284,31 @@ done
 # The runs above measure each target minutes apart, and this machine's speed
 # drifts by 10-20% over such spans. Here the targets take turns: one
 # connection-rate run each per round, so that a drift hits them alike, and
-# the report gives each pair's median ratio over the rounds. Back to back,
-# without waiting for TIME_WAIT to drain: on loopback the kernel reuses
-# those ports for new connections (tcp_tw_reuse).
+# the report gives each pair's median ratio over the rounds. Each run stops
+# at ALT_MAX_CONNS connections, whose TIME_WAIT sockets (two per proxied
+# connection) take ephemeral ports for a minute; before a run, what earlier
+# ones left must be under 30,000 of the 50,000 ports set above, leaving room
+# for the run's own 16,000 and the load tool's listener, which otherwise
+# cannot even bind.
 rounds_args=()
 if ((ALT_ROUNDS > 0)); then
 	wait_time_wait
 	for round in $(seq "$ALT_ROUNDS"); do
 		for name in $TARGETS; do
+			wait_time_wait 30000
 			start_proxy "$name"
 			args=(-proxy "$PROXY_URL" -scenario rate -json -progress 0 -limit "$((RUN_TIMEOUT - 10))s"
-				-duration "$ALT_DURATION" -workers "$ALT_WORKERS" -max-conns "$MAX_CONNS")
+				-duration "$ALT_DURATION" -workers "$ALT_WORKERS" -max-conns "$ALT_MAX_CONNS")
 			[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
 			log "alternated rate, round $round: $name ($PROXY_URL)"
+			# A freshly started proxy is slower for its first connections
+			# (Go's heap and stack pools, glibc's thread stacks); each run
+			# here is short, so that start is not measured: a warm-up of
+			# ALT_MAX_CONNS/4 connections goes first, then the measured run
+			# of the rest.
+			timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" -max-conns "$((ALT_MAX_CONNS / 4))" \
+				>/dev/null 2>&1 || true
+			args+=(-max-conns "$((ALT_MAX_CONNS - ALT_MAX_CONNS / 4))")
 			json="$work/$name-alt$round.json"
 			rc=0
 			timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
@@ -317,9 +334,11 @@ fi
 	echo "- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $ncpu CPUs, Linux $(uname -r), $(go version | cut -d' ' -f3)"
 	echo "- Proxies pinned to CPU $PROXY_CPU, socksbench (client and its target) to CPU $LOAD_CPU; open-files limit $(ulimit -n)"
 	echo "- Versions: Virgil sockd from $built_from; $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
-	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; alternated rate $ALT_ROUNDS rounds of $ALT_DURATION at $ALT_WORKERS workers; all over SOCKS5 with no authentication"
+	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; alternated rate $ALT_ROUNDS rounds of $ALT_DURATION (at most $ALT_MAX_CONNS connections) at $ALT_WORKERS workers; all over SOCKS5 with no authentication"
 	echo
-	"$work/socksbench" -compare "${compare_args[@]}"
+	if ((${#compare_args[@]})); then
+		"$work/socksbench" -compare "${compare_args[@]}"
+	fi
 	if ((${#rounds_args[@]})); then
 		"$work/socksbench" -compare -rounds "${rounds_args[@]}"
 	fi
