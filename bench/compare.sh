@@ -14,7 +14,7 @@
 #
 # Usage (as root the first time, to install dante-server and microsocks):
 #
-#	bench/compare.sh              # full run: about 20 minutes
+#	bench/compare.sh              # full run: about 25 minutes
 #	QUICK=1 bench/compare.sh      # smoke run: small sizes, about 6 minutes
 #
 # Environment knobs (defaults for the full run; QUICK=1 shrinks them):
