@@ -632,9 +632,13 @@ func TestUnsupported(t *testing.T) {
 func TestServerCloseEndsRelays(t *testing.T) {
 	ln, _ := net.Listen("tcp4", "127.0.0.1:0")
 	defer ln.Close()
+	arrived := make(chan struct{})
 	go func() {
 		c, err := ln.Accept()
 		if err == nil {
+			if _, err := io.ReadFull(c, make([]byte, 1)); err == nil {
+				close(arrived)
+			}
 			io.Copy(io.Discard, c)
 			c.Close()
 		}
@@ -646,6 +650,17 @@ func TestServerCloseEndsRelays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// Close only once the relay runs: Dial returns when the kernel has
+	// completed the data connection, and a Close before the server has
+	// accepted it would reset it from the listener's queue instead.
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the byte never reached the target")
+	}
 	s.Close()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
