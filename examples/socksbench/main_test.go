@@ -344,19 +344,23 @@ func TestSampleTreeSelf(t *testing.T) {
 	}
 }
 
+// writeReport writes r as JSON into dir and returns the file's path.
+func writeReport(t *testing.T, dir, name string, r Report) string {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestCompare(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, r Report) string {
-		b, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name string, r Report) string { return writeReport(t, dir, name, r) }
 	rss := 3.5
 	d := write("d.json", Report{Tool: "socksbench", Bulk: []BulkResult{{Direction: "up", Streams: 1, MiBPerSec: 2000, ChecksumOK: true}}, Rate: []RateResult{{Workers: 64, Conns: 10, ConnsPerSec: 9000}}})
 	v := write("v.json", Report{Tool: "socksbench", Bulk: []BulkResult{{Direction: "up", Streams: 1, MiBPerSec: 1700, ChecksumOK: true}}})
@@ -384,15 +388,7 @@ func TestCompare(t *testing.T) {
 func TestCompareRounds(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, rate float64, cpu float64) string {
-		b, err := json.Marshal(Report{Tool: "socksbench", Rate: []RateResult{{Workers: 64, Conns: 100, ConnsPerSec: rate, ProxyCPUMicrosPerConn: &cpu}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return writeReport(t, dir, name, Report{Tool: "socksbench", Rate: []RateResult{{Workers: 64, Conns: 100, ConnsPerSec: rate, ProxyCPUMicrosPerConn: &cpu}}})
 	}
 	// The machine slows down from round to round. Per round, virgil is
 	// 1.10, 1.10 and 0.73 times microsocks: the median of those is 1.10,
