@@ -75,13 +75,19 @@ type mode struct {
 // parked (not waiting on their connections) shortly after it starts.
 func (m mode) parksAtOnce() bool { return m.park && m.parkAtOnce && runtime.GOOS == "linux" }
 
+// bareTCP is the wrap of the modes on bare *net.TCPConn ends.
+func bareTCP(c, t net.Conn) (net.Conn, net.Conn) { return c, t }
+
+// spliceMode is a mode on bare TCP ends, where the splice path runs on
+// Linux: with parking (park), through Start (start), parking at once or
+// after the default delay.
+func spliceMode(name string, park, start, atOnce bool) mode {
+	return mode{name: name, wrap: bareTCP, spliced: runtime.GOOS == "linux", eofToClient: true,
+		park: park, start: start, parkAtOnce: atOnce}
+}
+
 var modes = []mode{
-	{
-		name:        "splice",
-		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return c, t },
-		spliced:     runtime.GOOS == "linux",
-		eofToClient: true,
-	},
+	spliceMode("splice", false, false, false),
 	{
 		name: "fallback",
 		wrap: func(c, t net.Conn) (net.Conn, net.Conn) { return plainConn{c}, t },
@@ -91,38 +97,10 @@ var modes = []mode{
 		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return halfCloseConn{c}, halfCloseConn{t} },
 		eofToClient: true,
 	},
-	{
-		name:        "splice-park",
-		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return c, t },
-		spliced:     runtime.GOOS == "linux",
-		eofToClient: true,
-		park:        true,
-		parkAtOnce:  true,
-	},
-	{
-		name:        "splice-park-delay",
-		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return c, t },
-		spliced:     runtime.GOOS == "linux",
-		eofToClient: true,
-		park:        true,
-	},
-	{
-		name:        "start",
-		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return c, t },
-		spliced:     runtime.GOOS == "linux",
-		eofToClient: true,
-		park:        true,
-		start:       true,
-		parkAtOnce:  true,
-	},
-	{
-		name:        "start-delay",
-		wrap:        func(c, t net.Conn) (net.Conn, net.Conn) { return c, t },
-		spliced:     runtime.GOOS == "linux",
-		eofToClient: true,
-		park:        true,
-		start:       true,
-	},
+	spliceMode("splice-park", true, false, true),
+	spliceMode("splice-park-delay", true, false, false),
+	spliceMode("start", true, true, true),
+	spliceMode("start-delay", true, true, false),
 }
 
 type pipeOut struct {
