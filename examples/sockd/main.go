@@ -39,13 +39,22 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := runDaemon(os.Args[1:], os.Stderr, true); err != nil {
 		fmt.Fprintln(os.Stderr, "sockd:", err)
 		os.Exit(1)
 	}
 }
 
+// run runs the daemon in this process, as the tests do: it never
+// re-executes itself, whatever -low-latency says.
 func run(args []string, stderr io.Writer) error {
+	return runDaemon(args, stderr, false)
+}
+
+// runDaemon parses the flags and serves until a signal or a listener
+// failure. With mayReexec it may replace the process first (see
+// keepMonitorAwake); main passes true.
+func runDaemon(args []string, stderr io.Writer, mayReexec bool) error {
 	fs := flag.NewFlagSet("sockd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var listen listFlag
@@ -59,6 +68,7 @@ func run(args []string, stderr io.Writer) error {
 	udpBusyPoll := fs.Duration("udp-busy-poll", 0, "keep polling a UDP association's sockets for this long after each datagram instead of sleeping: lower latency, a busy core (0: off)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a shutdown waits for running sessions")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `address` (e.g. 127.0.0.1:6060)")
+	lowLatency := fs.Bool("low-latency", true, "keep the Go runtime's monitor thread from sleeping between bursts of work (re-executes the daemon once, with GODEBUG=schedtrace set): about a quarter less CPU per connection and lower latency at low concurrency, for about 100 wake-ups a second while idle")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +92,13 @@ func run(args []string, stderr io.Writer) error {
 		logger = slog.New(slog.NewJSONHandler(stderr, opts))
 	default:
 		return fmt.Errorf("-log-format must be text or json, not %q", *logFormat)
+	}
+
+	if *lowLatency && mayReexec {
+		keepMonitorAwake(logger) // returns only if it did not re-execute
+	}
+	if *lowLatency && monitorAwake() {
+		logger.Debug("runtime monitor kept awake", "GODEBUG", os.Getenv("GODEBUG"))
 	}
 
 	if *pprofAddr != "" {
