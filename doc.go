@@ -60,6 +60,20 @@
 // wraps the connections, the relay moves bytes with splice(2) (see package
 // relay).
 //
+// Under light load, a Go server spends a surprising share of its CPU in the
+// runtime's monitor thread (sysmon): it sleeps deeply whenever the process
+// is idle, the first system call of the next burst of work wakes it, and it
+// then polls every 20 µs, preempting the serving thread, until the process
+// is idle again. A proxy with one client at a time is idle several times
+// per connection, and this cost about a quarter of its CPU per connection
+// (examples/sockd, pinned to one core). The only runtime setting that
+// avoids it is GODEBUG=schedtrace=2147483647 in the environment the program
+// starts with (the monitor then backs off to one run every 10 ms instead of
+// sleeping deeply, and a scheduler trace line is printed once every 24.8
+// days); examples/sockd re-executes itself with it unless told not to
+// (-low-latency=false). It makes no difference under heavy load, where the
+// process is never idle.
+//
 // # Differences from Dante
 //
 // SOCKS4a and HTTP CONNECT are served; unknown SOCKS5 commands and address

@@ -14,7 +14,7 @@
 #
 # Usage (as root the first time, to install dante-server and microsocks):
 #
-#	bench/compare.sh              # full run: about 25 minutes
+#	bench/compare.sh              # full run: about 30 minutes
 #	QUICK=1 bench/compare.sh      # smoke run: small sizes, about 6 minutes
 #
 # Environment knobs (defaults for the full run; QUICK=1 shrinks them):
@@ -27,7 +27,8 @@
 #	IDLE_HOLD  how long to hold them before measuring        (130s; QUICK 2s)
 #	TARGETS    which to run, space separated                 (direct virgil dante microsocks)
 #	ALT_ROUNDS rounds of the alternated rate run (0: none)   (3;    QUICK 1)
-#	ALT_WORKERS / ALT_DURATION  its workers / run length     (64 / 8s; QUICK 2s)
+#	ALT_WORKERS  its worker counts, one table each          ("64 1")
+#	ALT_DURATION its run length                              (8s;   QUICK 2s)
 #	ALT_MAX_CONNS  connections at most per alternated run     (8000)
 #	SCENARIOS  which scenarios to run before it              (idle rate bulk)
 #	PROXY_CPU / LOAD_CPU   cores for the proxies / the load  (0 / 1)
@@ -59,7 +60,7 @@ fi
 STREAMS="${STREAMS:-1,16}"
 MAX_CONNS="${MAX_CONNS:-40000}" # per rate run: bounds the TIME_WAIT sockets one run leaves
 WORKERS="${WORKERS:-1,64,512}"
-ALT_WORKERS="${ALT_WORKERS:-64}"
+ALT_WORKERS="${ALT_WORKERS:-64 1}"
 ALT_MAX_CONNS="${ALT_MAX_CONNS:-8000}"
 SCENARIOS="${SCENARIOS-idle rate bulk}"
 TARGETS="${TARGETS:-direct virgil dante microsocks}"
@@ -290,37 +291,39 @@ done
 # ones left must be under 30,000 of the 50,000 ports set above, leaving room
 # for the run's own 16,000 and the load tool's listener, which otherwise
 # cannot even bind.
-rounds_args=()
+declare -A rounds_args # per worker count: name=file arguments for socksbench -compare -rounds
 if ((ALT_ROUNDS > 0)); then
 	wait_time_wait
-	for round in $(seq "$ALT_ROUNDS"); do
-		for name in $TARGETS; do
-			wait_time_wait 30000
-			start_proxy "$name"
-			args=(-proxy "$PROXY_URL" -scenario rate -json -progress 0 -limit "$((RUN_TIMEOUT - 10))s"
-				-duration "$ALT_DURATION" -workers "$ALT_WORKERS" -max-conns "$ALT_MAX_CONNS")
-			[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
-			log "alternated rate, round $round: $name ($PROXY_URL)"
-			# A freshly started proxy is slower for its first connections
-			# (Go's heap and stack pools, glibc's thread stacks); each run
-			# here is short, so that start is not measured: a warm-up of
-			# ALT_MAX_CONNS/4 connections goes first, then the measured run
-			# of the rest.
-			timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" -max-conns "$((ALT_MAX_CONNS / 4))" \
-				>/dev/null 2>&1 || true
-			args+=(-max-conns "$((ALT_MAX_CONNS - ALT_MAX_CONNS / 4))")
-			json="$work/$name-alt$round.json"
-			rc=0
-			timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
-				>"$json" 2>"$work/$name-alt$round.stderr" || rc=$?
-			stop_proxy
-			tail -n 1 "$work/$name-alt$round.stderr" >&2 || true
-			if ((rc != 0 && rc != 1)); then
-				failed+=("$name alternated round $round (exit $rc)")
-				continue
-			fi
-			((rc == 1)) && failed+=("$name alternated round $round (a run failed)")
-			rounds_args+=("$name=$json")
+	for alt_workers in $ALT_WORKERS; do
+		for round in $(seq "$ALT_ROUNDS"); do
+			for name in $TARGETS; do
+				wait_time_wait 30000
+				start_proxy "$name"
+				args=(-proxy "$PROXY_URL" -scenario rate -json -progress 0 -limit "$((RUN_TIMEOUT - 10))s"
+					-duration "$ALT_DURATION" -workers "$alt_workers" -max-conns "$ALT_MAX_CONNS")
+				[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
+				log "alternated rate, $alt_workers workers, round $round: $name ($PROXY_URL)"
+				# A freshly started proxy is slower for its first connections
+				# (Go's heap and stack pools, glibc's thread stacks); each run
+				# here is short, so that start is not measured: a warm-up of
+				# ALT_MAX_CONNS/4 connections goes first, then the measured run
+				# of the rest.
+				timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" -max-conns "$((ALT_MAX_CONNS / 4))" \
+					>/dev/null 2>&1 || true
+				args+=(-max-conns "$((ALT_MAX_CONNS - ALT_MAX_CONNS / 4))")
+				json="$work/$name-alt$alt_workers-$round.json"
+				rc=0
+				timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
+					>"$json" 2>"$work/$name-alt$alt_workers-$round.stderr" || rc=$?
+				stop_proxy
+				tail -n 1 "$work/$name-alt$alt_workers-$round.stderr" >&2 || true
+				if ((rc != 0 && rc != 1)); then
+					failed+=("$name alternated round $round at $alt_workers workers (exit $rc)")
+					continue
+				fi
+				((rc == 1)) && failed+=("$name alternated round $round at $alt_workers workers (a run failed)")
+				rounds_args[$alt_workers]+=" $name=$json"
+			done
 		done
 	done
 fi
@@ -339,9 +342,12 @@ fi
 	if ((${#compare_args[@]})); then
 		"$work/socksbench" -compare "${compare_args[@]}"
 	fi
-	if ((${#rounds_args[@]})); then
-		"$work/socksbench" -compare -rounds "${rounds_args[@]}"
-	fi
+	for alt_workers in $ALT_WORKERS; do
+		if [[ -n "${rounds_args[$alt_workers]:-}" ]]; then
+			# shellcheck disable=SC2086 # name=file words without spaces
+			"$work/socksbench" -compare -rounds ${rounds_args[$alt_workers]}
+		fi
+	done
 	echo "Notes:"
 	echo
 	echo "- Each proxy is started afresh for each scenario. \"direct\" is the client talking to the target without a proxy; its bulk and rate results are the ceiling the load core reaches alone."

@@ -10,6 +10,11 @@
 // logs to standard error, reloads the users file on SIGHUP, and shuts down
 // gracefully on SIGINT or SIGTERM: it stops accepting, lets running sessions
 // finish for up to -grace, then ends the rest.
+//
+// Unless -low-latency=false, it re-executes itself once at start, keeping
+// its process ID, with GODEBUG=schedtrace=2147483647 added to its
+// environment, which keeps the Go runtime's monitor thread from costing a
+// quarter of the CPU per connection under light load; see monitor.go.
 package main
 
 import (

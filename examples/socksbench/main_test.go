@@ -388,7 +388,10 @@ func TestCompare(t *testing.T) {
 func TestCompareRounds(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, rate float64, cpu float64) string {
-		return writeReport(t, dir, name, Report{Tool: "socksbench", Rate: []RateResult{{Workers: 64, Conns: 100, ConnsPerSec: rate, ProxyCPUMicrosPerConn: &cpu}}})
+		// Latencies that move against the rate, so that a mix-up of
+		// columns shows: p50 is 1e6/rate µs, p99 twice that.
+		return writeReport(t, dir, name, Report{Tool: "socksbench", Rate: []RateResult{{Workers: 64, Conns: 100, ConnsPerSec: rate,
+			P50Micros: 1e6 / rate, P99Micros: 2e6 / rate, ProxyCPUMicrosPerConn: &cpu}}})
 	}
 	// The machine slows down from round to round. Per round, virgil is
 	// 1.10, 1.10 and 0.73 times microsocks: the median of those is 1.10,
@@ -404,9 +407,10 @@ func TestCompareRounds(t *testing.T) {
 	}
 	md := out.String()
 	for _, want := range []string{
-		"| target | round 1 | round 2 | round 3 | median conns/s | x virgil | x microsocks | errors | median proxy CPU us/conn |",
-		"| virgil | 11000 | 8800 | 6600 | 8800 | 1.00 | 1.10 | 0 | 120.0 |",
-		"| microsocks | 10000 | 8000 | 9000 | 9000 | 0.91 | 1.00 | 0 | 130.0 |",
+		"| target | round 1 | round 2 | round 3 | median conns/s | x virgil | x microsocks | p50 us | p99 us | errors | median proxy CPU us/conn |",
+		"| virgil | 11000 | 8800 | 6600 | 8800 | 1.00 | 1.10 | 114 | 227 | 0 | 120.0 |",
+		"| microsocks | 10000 | 8000 | 9000 | 9000 | 0.91 | 1.00 | 111 | 222 | 0 | 130.0 |",
+		"### Connection rate, alternated rounds, 64 workers",
 		"64 workers.",
 	} {
 		if !strings.Contains(md, want) {

@@ -298,9 +298,11 @@ func writeRounds(w io.Writer, reps []namedReport) {
 		return
 	}
 	workers := reps[0].Rate
-	fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
 	if len(workers) > 0 {
-		fmt.Fprintf(w, "%d workers. The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's conns/s divided by NAME's in the same round: higher is better.\n\n", workers[0].Workers)
+		fmt.Fprintf(w, "### Connection rate, alternated rounds, %d %s\n\n", workers[0].Workers, plural(workers[0].Workers, "worker", "workers"))
+		fmt.Fprintf(w, "%d %s. The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's conns/s divided by NAME's in the same round: higher is better. Latencies are medians over the rounds of each run's percentile.\n\n", workers[0].Workers, plural(workers[0].Workers, "worker", "workers"))
+	} else {
+		fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
 	}
 	fmt.Fprintf(w, "| target |")
 	for i := range rounds {
@@ -310,14 +312,14 @@ func writeRounds(w io.Writer, reps []namedReport) {
 	for _, c := range reps {
 		fmt.Fprintf(w, " x %s |", c.Name)
 	}
-	fmt.Fprintf(w, " errors | median proxy CPU us/conn |\n|---|")
-	for range rounds + 1 + len(reps) + 2 {
+	fmt.Fprintf(w, " p50 us | p99 us | errors | median proxy CPU us/conn |\n|---|")
+	for range rounds + 1 + len(reps) + 4 {
 		fmt.Fprintf(w, "---:|")
 	}
 	fmt.Fprintln(w)
 	for _, r := range reps {
 		fmt.Fprintf(w, "| %s |", r.Name)
-		var rates, cpus []float64
+		var rates, cpus, p50s, p99s []float64
 		var errs int64
 		for i := range rounds {
 			if i >= len(r.Rate) || r.Rate[i].Conns == 0 {
@@ -327,6 +329,8 @@ func writeRounds(w io.Writer, reps []namedReport) {
 			x := r.Rate[i]
 			fmt.Fprintf(w, " %.0f |", x.ConnsPerSec)
 			rates = append(rates, x.ConnsPerSec)
+			p50s = append(p50s, x.P50Micros)
+			p99s = append(p99s, x.P99Micros)
 			errs += x.Errors
 			if x.ProxyCPUMicrosPerConn != nil {
 				cpus = append(cpus, *x.ProxyCPUMicrosPerConn)
@@ -342,7 +346,7 @@ func writeRounds(w io.Writer, reps []namedReport) {
 			}
 			fmt.Fprintf(w, " %s |", medianString(ratios, "%.2f"))
 		}
-		fmt.Fprintf(w, " %d | %s |\n", errs, medianString(cpus, "%.1f"))
+		fmt.Fprintf(w, " %s | %s | %d | %s |\n", medianString(p50s, "%.0f"), medianString(p99s, "%.0f"), errs, medianString(cpus, "%.1f"))
 	}
 	fmt.Fprintln(w)
 }
@@ -359,4 +363,12 @@ func medianString(xs []float64, format string) string {
 		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	return fmt.Sprintf(format, m)
+}
+
+// plural returns one for n == 1 and many otherwise.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
