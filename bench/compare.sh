@@ -15,7 +15,7 @@
 # Usage (as root the first time, to install dante-server and microsocks):
 #
 #	bench/compare.sh              # full run: about 30 minutes
-#	QUICK=1 bench/compare.sh      # smoke run: small sizes, about 6 minutes
+#	QUICK=1 bench/compare.sh      # smoke run: small sizes, about 8 minutes
 #
 # Environment knobs (defaults for the full run; QUICK=1 shrinks them):
 #	BYTES      bulk bytes per run, split over the streams   (1G;   QUICK 256M)
