@@ -15,7 +15,7 @@ import (
 // longer than one of its ticks, so that another thread has to be woken to
 // carry on. With the daemon pinned to one core and one client at a time,
 // that was 4 of the 11 context switches per connection and a quarter of the
-// daemon's CPU time (bench/compare.sh's one-worker rate scenario).
+// daemon's CPU time (socksbench's rate scenario with one worker).
 //
 // The runtime has no setting for this but one: with GODEBUG's schedtrace
 // set, the monitor never sleeps deeply (it must stay up to print the trace)
