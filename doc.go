@@ -65,7 +65,7 @@
 // is idle, the first system call of the next burst of work wakes it, and it
 // then polls every 20 µs, preempting the serving thread, until the process
 // is idle again. A proxy with one client at a time is idle several times
-// per connection, and this cost about a quarter of its CPU per connection
+// per connection, and this cost a fifth to a quarter of its CPU per connection
 // (examples/sockd, pinned to one core). The only runtime setting that
 // avoids it is GODEBUG=schedtrace=2147483647 in the environment the program
 // starts with (the monitor then backs off to one run every 10 ms instead of

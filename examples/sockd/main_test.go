@@ -25,6 +25,10 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// listeningLine matches the daemon's JSON log line for a listener and
+// captures its address.
+var listeningLine = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+
 // TestDaemon runs the daemon with a users file and HTTP CONNECT, uses it
 // with the right and the wrong password, and stops it with SIGTERM.
 func TestDaemon(t *testing.T) {
@@ -40,11 +44,10 @@ func TestDaemon(t *testing.T) {
 		done <- run([]string{"-listen", "127.0.0.1:0", "-users", users, "-http", "-log-format", "json", "-udp-busy-poll", "200us"}, logs)
 	}()
 
-	re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 	var addr string
 	deadline := time.Now().Add(10 * time.Second)
 	for addr == "" {
-		if m := re.FindStringSubmatch(logs.String()); m != nil {
+		if m := listeningLine.FindStringSubmatch(logs.String()); m != nil {
 			addr = m[1]
 		} else if time.Now().After(deadline) {
 			t.Fatalf("daemon did not start:\n%s", logs.String())

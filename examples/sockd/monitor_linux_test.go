@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,12 +44,11 @@ func startDaemon(t *testing.T, bin string, env []string, args ...string) (int, s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 				break
 			}

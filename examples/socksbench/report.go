@@ -287,7 +287,8 @@ func writeComparison(w io.Writer, reps []namedReport, direct, ref string) {
 // ...), so that a drift in the machine's speed hits them alike: each
 // target's conns/s per round and their median, and, for each pair of
 // targets, the median over the rounds of the row's conns/s divided by the
-// column's in the same round. reps holds each target's rounds in order,
+// column's in the same round; then the medians of the rounds' p50 and p99
+// latencies and proxy CPU. reps holds each target's rounds in order,
 // as loadReports merges them; every rate result is one round.
 func writeRounds(w io.Writer, reps []namedReport) {
 	rounds := 0
@@ -297,10 +298,10 @@ func writeRounds(w io.Writer, reps []namedReport) {
 	if rounds == 0 {
 		return
 	}
-	workers := reps[0].Rate
-	if len(workers) > 0 {
-		fmt.Fprintf(w, "### Connection rate, alternated rounds, %d %s\n\n", workers[0].Workers, plural(workers[0].Workers, "worker", "workers"))
-		fmt.Fprintf(w, "%d %s. The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's conns/s divided by NAME's in the same round: higher is better. Latencies are medians over the rounds of each run's percentile.\n\n", workers[0].Workers, plural(workers[0].Workers, "worker", "workers"))
+	if r := reps[0].Rate; len(r) > 0 {
+		workers := fmt.Sprintf("%d %s", r[0].Workers, plural(r[0].Workers, "worker", "workers"))
+		fmt.Fprintf(w, "### Connection rate, alternated rounds, %s\n\n", workers)
+		fmt.Fprintf(w, "%s. The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's conns/s divided by NAME's in the same round: higher is better. Latencies are medians over the rounds of each run's percentile.\n\n", workers)
 	} else {
 		fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
 	}
