@@ -18,7 +18,7 @@ func (s *Server) listenConfig() *net.ListenConfig {
 	if s.ListenConfig != nil {
 		return s.ListenConfig
 	}
-	return &net.ListenConfig{}
+	return &net.ListenConfig{Control: NoLoopbackPacing}
 }
 
 // localIP returns the IP of a connection's local address: where the

@@ -169,7 +169,9 @@ func (s *Server) dialer() proxy.ContextDialer {
 // default costs, on a path that opens two connections per request.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
 
-var defaultDialer = &net.Dialer{KeepAliveConfig: keepAlive}
+// defaultDialer is the Server's dialer when Server.Dialer is nil; it
+// keeps pacing off loopback targets (NoLoopbackPacing).
+var defaultDialer = &net.Dialer{KeepAliveConfig: keepAlive, Control: NoLoopbackPacing}
 
 // Listen opens a TCP listener for a Server, with keepalive on the accepted
 // connections at the kernel's timing (see ListenAndServe).
