@@ -67,9 +67,10 @@
 // -compare reads name=file.json arguments (several files under one name are
 // merged) and writes markdown tables with each result as a ratio to the
 // report named by -direct-name and to the one named by -ref-name. With
-// -rounds, the files under each name are rounds of one connection-rate run
-// in which the targets took turns; it writes one table of the rounds, their
-// medians, and each pair's median ratio over the rounds.
+// -rounds, the files under each name are rounds of one connection-rate run,
+// or of one bulk run (one direction and stream count), in which the targets
+// took turns; it writes one table of the rounds, their medians, and each
+// pair's median ratio over the rounds.
 package main
 
 import (
@@ -176,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	compare := fs.Bool("compare", false, "compare reports: arguments are name=file.json; writes markdown to stdout")
 	directName := fs.String("direct-name", "direct", "compare: the name of the no-proxy baseline")
 	refName := fs.String("ref-name", "dante", "compare: the name of the reference proxy")
-	rounds := fs.Bool("rounds", false, "compare: the files under each name are alternated rounds of one connection-rate run; write one table of rounds, medians and pairwise ratios")
+	rounds := fs.Bool("rounds", false, "compare: the files under each name are alternated rounds of one connection-rate or bulk run; write one table of rounds, medians and pairwise ratios")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

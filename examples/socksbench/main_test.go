@@ -418,3 +418,46 @@ func TestCompareRounds(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareBulkRounds: bulk rounds get the same pairing by round as
+// rate rounds, with MiB/s and proxy CPU per GiB; a round whose checksum
+// did not verify counts as failed, not as a throughput.
+func TestCompareBulkRounds(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mibs float64, cpu *float64, ok bool) string {
+		return writeReport(t, dir, name, Report{Tool: "socksbench", Bulk: []BulkResult{{Direction: "up", Streams: 1,
+			Bytes: 1 << 30, MiBPerSec: mibs, ChecksumOK: ok, ProxyCPUPerGiB: cpu}}})
+	}
+	cpu := func(v float64) *float64 { return &v }
+	// Direct slows down from round to round; virgil is 0.80, 0.90 and
+	// 0.70 of it, median 0.80, where the ratio of the medians would say
+	// 0.90 (1800/2000). Round 3 of dante failed its checksum, so its
+	// ratios are medians of two rounds: to direct 0.40 and 0.60.
+	args := []string{"-compare", "-rounds",
+		"direct=" + write("d1", 2500, nil, true), "virgil=" + write("v1", 2000, cpu(0.2), true), "dante=" + write("a1", 1000, cpu(0.8), true),
+		"direct=" + write("d2", 2000, nil, true), "virgil=" + write("v2", 1800, cpu(0.3), true), "dante=" + write("a2", 1200, cpu(0.7), true),
+		"direct=" + write("d3", 1500, nil, true), "virgil=" + write("v3", 1050, cpu(0.25), true), "dante=" + write("a3", 900, cpu(0.9), false),
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), args, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	md := out.String()
+	for _, want := range []string{
+		"### Bulk throughput, alternated rounds, up, 1 stream\n",
+		"up, 1 stream, 1024 MiB per run.",
+		"this row's MiB/s divided by NAME's",
+		"| target | round 1 | round 2 | round 3 | median MiB/s | x direct | x virgil | x dante | median proxy CPU s/GiB |",
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+		"| direct | 2500 | 2000 | 1500 | 2000 | 1.00 | 1.25 | 2.08 | - |",
+		"| virgil | 2000 | 1800 | 1050 | 1800 | 0.80 | 1.00 | 1.75 | 0.250 |",
+		"| dante | 1000 | 1200 | FAIL | 1100 | 0.50 | 0.58 | 1.00 | 0.750 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("bulk rounds table lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "p50") {
+		t.Errorf("bulk rounds table has latency columns:\n%s", md)
+	}
+}

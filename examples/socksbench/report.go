@@ -282,74 +282,128 @@ func writeComparison(w io.Writer, reps []namedReport, direct, ref string) {
 	}
 }
 
-// writeRounds writes one table for rounds of a connection-rate run in
-// which the targets took turns (round 1 of each, then round 2 of each,
-// ...), so that a drift in the machine's speed hits them alike: each
-// target's conns/s per round and their median, and, for each pair of
-// targets, the median over the rounds of the row's conns/s divided by the
-// column's in the same round; then the medians of the rounds' p50 and p99
-// latencies and proxy CPU. reps holds each target's rounds in order,
-// as loadReports merges them; every rate result is one round.
+// writeRounds writes one table for rounds of one run in which the targets
+// took turns (round 1 of each, then round 2 of each, ...), so that a drift
+// in the machine's speed hits them alike: each target's result per round
+// and their median, and, for each pair of targets, the median over the
+// rounds of the row's result divided by the column's in the same round.
+// reps holds each target's rounds in order, as loadReports merges them.
+// The rounds are connection-rate runs (every rate result is one round; the
+// table adds the medians of the rounds' p50 and p99 latencies and proxy
+// CPU per connection) or, when there are none, bulk runs (every bulk
+// result is one round, all with the same direction and stream count; the
+// table adds the median proxy CPU per GiB).
 func writeRounds(w io.Writer, reps []namedReport) {
-	rounds := 0
+	isRate := false
 	for _, r := range reps {
-		rounds = max(rounds, len(r.Rate))
+		isRate = isRate || len(r.Rate) > 0
+	}
+	series := make([][]roundResult, len(reps))
+	for i, r := range reps {
+		if isRate {
+			for _, x := range r.Rate {
+				series[i] = append(series[i], roundResult{ok: x.Conns > 0, value: x.ConnsPerSec,
+					p50: x.P50Micros, p99: x.P99Micros, errors: x.Errors, cpu: x.ProxyCPUMicrosPerConn})
+			}
+			continue
+		}
+		for _, x := range r.Bulk {
+			series[i] = append(series[i], roundResult{ok: x.Error == "" && x.ChecksumOK && x.Bytes > 0,
+				value: x.MiBPerSec, cpu: x.ProxyCPUPerGiB})
+		}
+	}
+	rounds := 0
+	for _, s := range series {
+		rounds = max(rounds, len(s))
 	}
 	if rounds == 0 {
 		return
 	}
-	if r := reps[0].Rate; len(r) > 0 {
-		workers := fmt.Sprintf("%d %s", r[0].Workers, plural(r[0].Workers, "worker", "workers"))
-		fmt.Fprintf(w, "### Connection rate, alternated rounds, %s\n\n", workers)
-		fmt.Fprintf(w, "%s. The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's conns/s divided by NAME's in the same round: higher is better. Latencies are medians over the rounds of each run's percentile.\n\n", workers)
-	} else {
-		fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
+	unit, tail := "MiB/s", " median proxy CPU s/GiB |"
+	if isRate {
+		unit, tail = "conns/s", " p50 us | p99 us | errors | median proxy CPU us/conn |"
 	}
-	fmt.Fprintf(w, "| target |")
+	what := ""
+	switch {
+	case isRate && len(reps[0].Rate) > 0:
+		n := reps[0].Rate[0].Workers
+		what = fmt.Sprintf("%d %s", n, plural(n, "worker", "workers"))
+		fmt.Fprintf(w, "### Connection rate, alternated rounds, %s\n\n", what)
+	case isRate:
+		fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
+	case len(reps[0].Bulk) > 0:
+		b := reps[0].Bulk[0]
+		what = fmt.Sprintf("%s, %d %s, %.0f MiB per run", b.Direction, b.Streams, plural(b.Streams, "stream", "streams"), float64(b.Bytes)/(1<<20))
+		fmt.Fprintf(w, "### Bulk throughput, alternated rounds, %s, %d %s\n\n", b.Direction, b.Streams, plural(b.Streams, "stream", "streams"))
+	default:
+		fmt.Fprintf(w, "### Bulk throughput, alternated rounds\n\n")
+	}
+	if what != "" {
+		fmt.Fprintf(w, "%s. ", what)
+	}
+	fmt.Fprintf(w, "The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's %s divided by NAME's in the same round: higher is better.", unit)
+	if isRate {
+		fmt.Fprintf(w, " Latencies are medians over the rounds of each run's percentile.")
+	}
+	fmt.Fprintf(w, "\n\n| target |")
 	for i := range rounds {
 		fmt.Fprintf(w, " round %d |", i+1)
 	}
-	fmt.Fprintf(w, " median conns/s |")
+	fmt.Fprintf(w, " median %s |", unit)
 	for _, c := range reps {
 		fmt.Fprintf(w, " x %s |", c.Name)
 	}
-	fmt.Fprintf(w, " p50 us | p99 us | errors | median proxy CPU us/conn |\n|---|")
-	for range rounds + 1 + len(reps) + 4 {
+	fmt.Fprintf(w, "%s\n|---|", tail)
+	for range rounds + 1 + len(reps) + strings.Count(tail, "|") {
 		fmt.Fprintf(w, "---:|")
 	}
 	fmt.Fprintln(w)
-	for _, r := range reps {
+	for i, r := range reps {
 		fmt.Fprintf(w, "| %s |", r.Name)
-		var rates, cpus, p50s, p99s []float64
+		var values, cpus, p50s, p99s []float64
 		var errs int64
-		for i := range rounds {
-			if i >= len(r.Rate) || r.Rate[i].Conns == 0 {
+		for k := range rounds {
+			if k >= len(series[i]) || !series[i][k].ok {
 				fmt.Fprintf(w, " FAIL |")
 				continue
 			}
-			x := r.Rate[i]
-			fmt.Fprintf(w, " %.0f |", x.ConnsPerSec)
-			rates = append(rates, x.ConnsPerSec)
-			p50s = append(p50s, x.P50Micros)
-			p99s = append(p99s, x.P99Micros)
-			errs += x.Errors
-			if x.ProxyCPUMicrosPerConn != nil {
-				cpus = append(cpus, *x.ProxyCPUMicrosPerConn)
+			x := series[i][k]
+			fmt.Fprintf(w, " %.0f |", x.value)
+			values = append(values, x.value)
+			p50s = append(p50s, x.p50)
+			p99s = append(p99s, x.p99)
+			errs += x.errors
+			if x.cpu != nil {
+				cpus = append(cpus, *x.cpu)
 			}
 		}
-		fmt.Fprintf(w, " %s |", medianString(rates, "%.0f"))
-		for _, c := range reps {
+		fmt.Fprintf(w, " %s |", medianString(values, "%.0f"))
+		for j := range reps {
 			var ratios []float64
-			for i := range rounds {
-				if i < len(r.Rate) && i < len(c.Rate) && r.Rate[i].Conns > 0 && c.Rate[i].Conns > 0 {
-					ratios = append(ratios, r.Rate[i].ConnsPerSec/c.Rate[i].ConnsPerSec)
+			for k := range rounds {
+				if k < len(series[i]) && k < len(series[j]) && series[i][k].ok && series[j][k].ok && series[j][k].value > 0 {
+					ratios = append(ratios, series[i][k].value/series[j][k].value)
 				}
 			}
 			fmt.Fprintf(w, " %s |", medianString(ratios, "%.2f"))
 		}
-		fmt.Fprintf(w, " %s | %s | %d | %s |\n", medianString(p50s, "%.0f"), medianString(p99s, "%.0f"), errs, medianString(cpus, "%.1f"))
+		if isRate {
+			fmt.Fprintf(w, " %s | %s | %d | %s |\n", medianString(p50s, "%.0f"), medianString(p99s, "%.0f"), errs, medianString(cpus, "%.1f"))
+		} else {
+			fmt.Fprintf(w, " %s |\n", medianString(cpus, "%.3f"))
+		}
 	}
 	fmt.Fprintln(w)
+}
+
+// roundResult is one target's result in one round of an alternated run:
+// conns/s or MiB/s (value), and what else the table shows of it.
+type roundResult struct {
+	ok       bool
+	value    float64
+	p50, p99 float64
+	errors   int64
+	cpu      *float64
 }
 
 // medianString formats the median of xs, or "-" when there is none.
