@@ -30,7 +30,10 @@
 #	ALT_WORKERS  its worker counts, one table each          ("64 1")
 #	ALT_DURATION its run length                              (8s;   QUICK 2s)
 #	ALT_MAX_CONNS  connections at most per alternated run     (8000)
-#	SCENARIOS  which scenarios to run before it              (idle rate bulk)
+#	ALT_BULK   alternated bulk runs, direction:streams      ("up:1 down:1")
+#	ALT_BULK_ROUNDS  rounds of each (0: none)                (3;    QUICK 1)
+#	ALT_BULK_BYTES   bytes per alternated bulk run           (1G;   QUICK 256M)
+#	SCENARIOS  which scenarios to run before them            (idle rate bulk)
 #	PROXY_CPU / LOAD_CPU   cores for the proxies / the load  (0 / 1)
 #	OUT        the markdown file to write                    (bench/results.md)
 #	KEEP=1     keep the work directory (JSON, logs, configs) and print its path
@@ -44,6 +47,8 @@ if [[ "${QUICK:-0}" == 1 ]]; then
 	DURATION="${DURATION:-2s}"
 	ALT_ROUNDS="${ALT_ROUNDS:-1}"
 	ALT_DURATION="${ALT_DURATION:-2s}"
+	ALT_BULK_ROUNDS="${ALT_BULK_ROUNDS:-1}"
+	ALT_BULK_BYTES="${ALT_BULK_BYTES:-256M}"
 	IDLE_N="${IDLE_N:-500}"
 	IDLE_HOLD="${IDLE_HOLD:-2s}"
 else
@@ -51,6 +56,8 @@ else
 	DURATION="${DURATION:-10s}"
 	ALT_ROUNDS="${ALT_ROUNDS:-3}"
 	ALT_DURATION="${ALT_DURATION:-8s}"
+	ALT_BULK_ROUNDS="${ALT_BULK_ROUNDS:-3}"
+	ALT_BULK_BYTES="${ALT_BULK_BYTES:-1G}"
 	IDLE_N="${IDLE_N:-9000}"
 	# Past the Go runtime's forced GC (every 2 minutes), which shrinks the
 	# stacks that handshakes grew: the memory a long-lived daemon holds per
@@ -62,6 +69,7 @@ MAX_CONNS="${MAX_CONNS:-40000}" # per rate run: bounds the TIME_WAIT sockets one
 WORKERS="${WORKERS:-1,64,512}"
 ALT_WORKERS="${ALT_WORKERS:-64 1}"
 ALT_MAX_CONNS="${ALT_MAX_CONNS:-8000}"
+ALT_BULK="${ALT_BULK:-up:1 down:1}"
 SCENARIOS="${SCENARIOS-idle rate bulk}"
 TARGETS="${TARGETS:-direct virgil dante microsocks}"
 PROXY_CPU="${PROXY_CPU:-0}"
@@ -328,6 +336,38 @@ if ((ALT_ROUNDS > 0)); then
 	done
 fi
 
+# The same for bulk throughput, whose ratio to direct moves with the
+# machine's speed as much as the connection rate's does: per round, one
+# run of each target, for each direction:streams pair in ALT_BULK.
+declare -A bulk_rounds_args # per direction:streams: name=file arguments
+if ((ALT_BULK_ROUNDS > 0)); then
+	for spec in $ALT_BULK; do
+		direction="${spec%%:*}"
+		streams="${spec##*:}"
+		for round in $(seq "$ALT_BULK_ROUNDS"); do
+			for name in $TARGETS; do
+				start_proxy "$name"
+				args=(-proxy "$PROXY_URL" -scenario bulk -json -progress 0 -limit "$((RUN_TIMEOUT - 10))s"
+					-bytes "$ALT_BULK_BYTES" -direction "$direction" -streams "$streams")
+				[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
+				log "alternated bulk, $direction x$streams, round $round: $name ($PROXY_URL)"
+				json="$work/$name-bulk-$direction$streams-$round.json"
+				rc=0
+				timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
+					>"$json" 2>"$work/$name-bulk-$direction$streams-$round.stderr" || rc=$?
+				stop_proxy
+				tail -n 1 "$work/$name-bulk-$direction$streams-$round.stderr" >&2 || true
+				if ((rc != 0 && rc != 1)); then
+					failed+=("$name alternated bulk $direction x$streams round $round (exit $rc)")
+					continue
+				fi
+				((rc == 1)) && failed+=("$name alternated bulk $direction x$streams round $round (a run failed)")
+				bulk_rounds_args[$spec]+=" $name=$json"
+			done
+		done
+	done
+fi
+
 # --- report ------------------------------------------------------------------
 {
 	echo "# Proxy comparison"
@@ -337,7 +377,13 @@ fi
 	echo "- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $ncpu CPUs, Linux $(uname -r), $(go version | cut -d' ' -f3)"
 	echo "- Proxies pinned to CPU $PROXY_CPU, socksbench (client and its target) to CPU $LOAD_CPU; open-files limit $(ulimit -n)"
 	echo "- Versions: Virgil sockd from $built_from; $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
-	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; alternated rate $ALT_ROUNDS rounds of $ALT_DURATION (at most $ALT_MAX_CONNS connections) at $ALT_WORKERS workers; all over SOCKS5 with no authentication"
+	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; alternated rate $ALT_ROUNDS rounds of $ALT_DURATION (at most $ALT_MAX_CONNS connections) at $ALT_WORKERS workers; alternated bulk $ALT_BULK_ROUNDS rounds of $ALT_BULK_BYTES for $ALT_BULK (direction:streams); all over SOCKS5 with no authentication"
+	cc="$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)"
+	if [[ "$cc" == bbr* ]]; then
+		echo "- TCP congestion control (net.ipv4.tcp_congestion_control): $cc, which paces; Virgil's sockets on loopback use reno instead (socks.NoLoopbackPacing), the other proxies and socksbench (and so direct) use $cc"
+	else
+		echo "- TCP congestion control (net.ipv4.tcp_congestion_control): $cc, for every target"
+	fi
 	echo
 	if ((${#compare_args[@]})); then
 		"$work/socksbench" -compare "${compare_args[@]}"
@@ -346,6 +392,12 @@ fi
 		if [[ -n "${rounds_args[$alt_workers]:-}" ]]; then
 			# shellcheck disable=SC2086 # name=file words without spaces
 			"$work/socksbench" -compare -rounds ${rounds_args[$alt_workers]}
+		fi
+	done
+	for spec in $ALT_BULK; do
+		if [[ -n "${bulk_rounds_args[$spec]:-}" ]]; then
+			# shellcheck disable=SC2086 # name=file words without spaces
+			"$work/socksbench" -compare -rounds ${bulk_rounds_args[$spec]}
 		fi
 	done
 	echo "Notes:"
