@@ -75,19 +75,20 @@
 // process is never idle.
 //
 // Where the system's TCP congestion control is BBR, as on many servers,
-// every socket paces its sends with a timer. On loopback there is no
-// bottleneck for pacing to protect, and pacing made relayed bulk transfers
-// slower and costlier: a relay sends a connection's segments from two CPUs
-// (its own, and the one where the peer's acknowledgements arrive), on
-// loopback those reach the receiver through different per-CPU queues and
-// out of order, and the sender then retransmits them for nothing; pacing,
-// and programming its timer in a virtual machine, adds to that. So Listen,
-// for a loopback address, and the Server's default dialer, for a loopback
-// target, switch a BBR socket to reno before it connects
-// (NoLoopbackPacing, which embedders can use as the Control of their own
-// net.Dialer or net.ListenConfig). With examples/sockd pinned to one core
-// and socksbench on the other, three alternated 4 GiB single-stream runs
-// gave 1,572-1,821 MiB/s up and 1,697-1,842 down, against 1,260-1,362 and
+// every socket paces its sends: it holds segments back and releases them
+// from a timer. On loopback there is no bottleneck queue for pacing to
+// protect, and it made relayed bulk transfers slower and costlier. Arming
+// the timer costs CPU, most of all in a virtual machine, where it is a
+// call into the hypervisor; and segments that leave from the timer or
+// from acknowledgement processing on another CPU go through that CPU's
+// loopback queue, overtake the ones sent from the relay's own CPU, and
+// are retransmitted for nothing. So Listen, for a loopback address, and
+// the default dialer of Server and Dialer, for a loopback target or
+// proxy, switch a BBR socket to reno before it connects (NoLoopbackPacing,
+// which embedders can use as the Control of their own net.Dialer or
+// net.ListenConfig). With examples/sockd pinned to one core and socksbench
+// on the other, three alternated 4 GiB single-stream runs gave
+// 1,572-1,821 MiB/s up and 1,697-1,842 down, against 1,260-1,362 and
 // 1,418-1,624 without it, at 0.21-0.26 s of proxy CPU per GiB against
 // 0.29-0.36, and 163-244 retransmitted segments per run against
 // 2,854-4,046. Sockets on other addresses, and sockets whose congestion

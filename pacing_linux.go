@@ -31,9 +31,10 @@ import (
 // documentation for what it is worth.
 //
 // The congestion control is chosen when the connection is established,
-// so it must be set before: Listen and the Server's default dialer call
-// NoLoopbackPacing; a listener on a wildcard address cannot use it for
-// its loopback clients.
+// so it must be set before: Listen, and the default dialer of a Server
+// (to its targets) and of a Dialer (to its proxy), call NoLoopbackPacing;
+// a listener on a wildcard address cannot use it for its loopback
+// clients.
 func NoLoopbackPacing(network, address string, c syscall.RawConn) error {
 	if !strings.HasPrefix(network, "tcp") {
 		return nil

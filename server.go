@@ -169,8 +169,9 @@ func (s *Server) dialer() proxy.ContextDialer {
 // default costs, on a path that opens two connections per request.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
 
-// defaultDialer is the Server's dialer when Server.Dialer is nil; it
-// keeps pacing off loopback targets (NoLoopbackPacing).
+// defaultDialer is a Server's dialer when Server.Dialer is nil, and a
+// Dialer's when Dialer.Forward is nil; it keeps pacing off loopback
+// connections (NoLoopbackPacing).
 var defaultDialer = &net.Dialer{KeepAliveConfig: keepAlive, Control: NoLoopbackPacing}
 
 // Listen opens a TCP listener for a Server, with keepalive on the accepted
