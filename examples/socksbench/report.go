@@ -294,24 +294,7 @@ func writeComparison(w io.Writer, reps []namedReport, direct, ref string) {
 // result is one round, all with the same direction and stream count; the
 // table adds the median proxy CPU per GiB).
 func writeRounds(w io.Writer, reps []namedReport) {
-	isRate := false
-	for _, r := range reps {
-		isRate = isRate || len(r.Rate) > 0
-	}
-	series := make([][]roundResult, len(reps))
-	for i, r := range reps {
-		if isRate {
-			for _, x := range r.Rate {
-				series[i] = append(series[i], roundResult{ok: x.Conns > 0, value: x.ConnsPerSec,
-					p50: x.P50Micros, p99: x.P99Micros, errors: x.Errors, cpu: x.ProxyCPUMicrosPerConn})
-			}
-			continue
-		}
-		for _, x := range r.Bulk {
-			series[i] = append(series[i], roundResult{ok: x.Error == "" && x.ChecksumOK && x.Bytes > 0,
-				value: x.MiBPerSec, cpu: x.ProxyCPUPerGiB})
-		}
-	}
+	series, isRate := roundSeries(reps)
 	rounds := 0
 	for _, s := range series {
 		rounds = max(rounds, len(s))
@@ -323,29 +306,8 @@ func writeRounds(w io.Writer, reps []namedReport) {
 	if isRate {
 		unit, tail = "conns/s", " p50 us | p99 us | errors | median proxy CPU us/conn |"
 	}
-	what := ""
-	switch {
-	case isRate && len(reps[0].Rate) > 0:
-		n := reps[0].Rate[0].Workers
-		what = fmt.Sprintf("%d %s", n, plural(n, "worker", "workers"))
-		fmt.Fprintf(w, "### Connection rate, alternated rounds, %s\n\n", what)
-	case isRate:
-		fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
-	case len(reps[0].Bulk) > 0:
-		b := reps[0].Bulk[0]
-		what = fmt.Sprintf("%s, %d %s, %.0f MiB per run", b.Direction, b.Streams, plural(b.Streams, "stream", "streams"), float64(b.Bytes)/(1<<20))
-		fmt.Fprintf(w, "### Bulk throughput, alternated rounds, %s, %d %s\n\n", b.Direction, b.Streams, plural(b.Streams, "stream", "streams"))
-	default:
-		fmt.Fprintf(w, "### Bulk throughput, alternated rounds\n\n")
-	}
-	if what != "" {
-		fmt.Fprintf(w, "%s. ", what)
-	}
-	fmt.Fprintf(w, "The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's %s divided by NAME's in the same round: higher is better.", unit)
-	if isRate {
-		fmt.Fprintf(w, " Latencies are medians over the rounds of each run's percentile.")
-	}
-	fmt.Fprintf(w, "\n\n| target |")
+	writeRoundsIntro(w, reps[0].Report, isRate, unit)
+	fmt.Fprintf(w, "| target |")
 	for i := range rounds {
 		fmt.Fprintf(w, " round %d |", i+1)
 	}
@@ -394,6 +356,58 @@ func writeRounds(w io.Writer, reps []namedReport) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// roundSeries returns each target's rounds: its rate results when any
+// target has some (isRate), else its bulk results.
+func roundSeries(reps []namedReport) (series [][]roundResult, isRate bool) {
+	for _, r := range reps {
+		isRate = isRate || len(r.Rate) > 0
+	}
+	series = make([][]roundResult, len(reps))
+	for i, r := range reps {
+		if isRate {
+			for _, x := range r.Rate {
+				series[i] = append(series[i], roundResult{ok: x.Conns > 0, value: x.ConnsPerSec,
+					p50: x.P50Micros, p99: x.P99Micros, errors: x.Errors, cpu: x.ProxyCPUMicrosPerConn})
+			}
+			continue
+		}
+		for _, x := range r.Bulk {
+			series[i] = append(series[i], roundResult{ok: x.Error == "" && x.ChecksumOK && x.Bytes > 0,
+				value: x.MiBPerSec, cpu: x.ProxyCPUPerGiB})
+		}
+	}
+	return series, isRate
+}
+
+// writeRoundsIntro writes a rounds table's heading and the paragraph
+// before it, naming the run from the first target's first round.
+func writeRoundsIntro(w io.Writer, first Report, isRate bool, unit string) {
+	what := ""
+	switch {
+	case isRate && len(first.Rate) > 0:
+		n := first.Rate[0].Workers
+		what = fmt.Sprintf("%d %s", n, plural(n, "worker", "workers"))
+		fmt.Fprintf(w, "### Connection rate, alternated rounds, %s\n\n", what)
+	case isRate:
+		fmt.Fprintf(w, "### Connection rate, alternated rounds\n\n")
+	case len(first.Bulk) > 0:
+		b := first.Bulk[0]
+		streams := fmt.Sprintf("%d %s", b.Streams, plural(b.Streams, "stream", "streams"))
+		what = fmt.Sprintf("%s, %s, %.0f MiB per run", b.Direction, streams, float64(b.Bytes)/(1<<20))
+		fmt.Fprintf(w, "### Bulk throughput, alternated rounds, %s, %s\n\n", b.Direction, streams)
+	default:
+		fmt.Fprintf(w, "### Bulk throughput, alternated rounds\n\n")
+	}
+	if what != "" {
+		fmt.Fprintf(w, "%s. ", what)
+	}
+	fmt.Fprintf(w, "The targets took turns, one run each per round, so that a drift in the machine's speed hits them alike. \"x NAME\" is the median over the rounds of this row's %s divided by NAME's in the same round: higher is better.", unit)
+	if isRate {
+		fmt.Fprintf(w, " Latencies are medians over the rounds of each run's percentile.")
+	}
+	fmt.Fprintf(w, "\n\n")
 }
 
 // roundResult is one target's result in one round of an alternated run:
