@@ -9,22 +9,29 @@ import (
 	"github.com/virgilproxy/socks"
 )
 
-func keepAliveOn(t *testing.T, c net.Conn) bool {
+// onSocket runs get on c's socket descriptor; an error fails the test.
+func onSocket(t *testing.T, c syscall.Conn, get func(fd int) error) {
 	t.Helper()
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v int
 	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { gerr = get(int(fd)) }); err != nil {
 		t.Fatal(err)
 	}
 	if gerr != nil {
 		t.Fatal(gerr)
 	}
+}
+
+func keepAliveOn(t *testing.T, c net.Conn) bool {
+	t.Helper()
+	var v int
+	onSocket(t, c.(*net.TCPConn), func(fd int) (err error) {
+		v, err = syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+		return err
+	})
 	return v != 0
 }
 
@@ -37,25 +44,7 @@ func TestListenKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	c, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	defer c.Close()
+	c, _ := acceptOne(t, ln, &net.Dialer{}, ln.Addr().String())
 	if !keepAliveOn(t, c) {
 		t.Error("accepted connection has SO_KEEPALIVE off")
 	}

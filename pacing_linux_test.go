@@ -17,20 +17,11 @@ import (
 // congestionOf returns the TCP congestion control of c's socket.
 func congestionOf(t *testing.T, c syscall.Conn) string {
 	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cc string
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		cc, gerr = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if gerr != nil {
-		t.Fatal(gerr)
-	}
+	onSocket(t, c, func(fd int) (err error) {
+		cc, err = unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+		return err
+	})
 	return cc
 }
 
@@ -188,8 +179,8 @@ func TestNoLoopbackPacing(t *testing.T) {
 }
 
 // TestServerSocketsUnpaced: the sockets the library opens by default on
-// loopback, socks.Listen's accepted connections and the Server's default
-// dialer's, do not pace. Where the system default is BBR they get reno;
+// loopback, socks.Listen's accepted connections and the default dialer's
+// (a Server's to its targets, a Dialer's to its proxy), do not pace. Where the system default is BBR they get reno;
 // otherwise they keep the default, like a plain socket.
 func TestServerSocketsUnpaced(t *testing.T) {
 	plainLn := testenv.Listen(t)

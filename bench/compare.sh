@@ -299,6 +299,25 @@ done
 # ones left must be under 30,000 of the 50,000 ports set above, leaving room
 # for the run's own 16,000 and the load tool's listener, which otherwise
 # cannot even bind.
+# round_run BASE LABEL ARGS...: the measured socksbench run of one target in
+# one alternated round, against the proxy start_proxy started, which it then
+# stops; the report goes to $work/BASE.json. A failure is recorded under
+# LABEL; the status is non-zero when there is no usable report.
+round_run() {
+	local base=$1 label=$2 rc=0
+	shift 2
+	timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "$@" \
+		>"$work/$base.json" 2>"$work/$base.stderr" || rc=$?
+	stop_proxy
+	tail -n 1 "$work/$base.stderr" >&2 || true
+	if ((rc != 0 && rc != 1)); then
+		failed+=("$label (exit $rc)")
+		return 1
+	fi
+	((rc == 1)) && failed+=("$label (a run failed)")
+	return 0
+}
+
 declare -A rounds_args # per worker count: name=file arguments for socksbench -compare -rounds
 if ((ALT_ROUNDS > 0)); then
 	wait_time_wait
@@ -319,18 +338,10 @@ if ((ALT_ROUNDS > 0)); then
 				timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" -max-conns "$((ALT_MAX_CONNS / 4))" \
 					>/dev/null 2>&1 || true
 				args+=(-max-conns "$((ALT_MAX_CONNS - ALT_MAX_CONNS / 4))")
-				json="$work/$name-alt$alt_workers-$round.json"
-				rc=0
-				timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
-					>"$json" 2>"$work/$name-alt$alt_workers-$round.stderr" || rc=$?
-				stop_proxy
-				tail -n 1 "$work/$name-alt$alt_workers-$round.stderr" >&2 || true
-				if ((rc != 0 && rc != 1)); then
-					failed+=("$name alternated round $round at $alt_workers workers (exit $rc)")
-					continue
+				base="$name-alt$alt_workers-$round"
+				if round_run "$base" "$name alternated round $round at $alt_workers workers" "${args[@]}"; then
+					rounds_args[$alt_workers]+=" $name=$work/$base.json"
 				fi
-				((rc == 1)) && failed+=("$name alternated round $round at $alt_workers workers (a run failed)")
-				rounds_args[$alt_workers]+=" $name=$json"
 			done
 		done
 	done
@@ -351,18 +362,10 @@ if ((ALT_BULK_ROUNDS > 0)); then
 					-bytes "$ALT_BULK_BYTES" -direction "$direction" -streams "$streams")
 				[[ -n "$PROXY_PID" ]] && args+=(-proxy-pid "$PROXY_PID")
 				log "alternated bulk, $direction x$streams, round $round: $name ($PROXY_URL)"
-				json="$work/$name-bulk-$direction$streams-$round.json"
-				rc=0
-				timeout "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$work/socksbench" "${args[@]}" \
-					>"$json" 2>"$work/$name-bulk-$direction$streams-$round.stderr" || rc=$?
-				stop_proxy
-				tail -n 1 "$work/$name-bulk-$direction$streams-$round.stderr" >&2 || true
-				if ((rc != 0 && rc != 1)); then
-					failed+=("$name alternated bulk $direction x$streams round $round (exit $rc)")
-					continue
+				base="$name-bulk-$direction$streams-$round"
+				if round_run "$base" "$name alternated bulk $direction x$streams round $round" "${args[@]}"; then
+					bulk_rounds_args[$spec]+=" $name=$work/$base.json"
 				fi
-				((rc == 1)) && failed+=("$name alternated bulk $direction x$streams round $round (a run failed)")
-				bulk_rounds_args[$spec]+=" $name=$json"
 			done
 		done
 	done
