@@ -14,17 +14,6 @@ import (
 	"github.com/virgilproxy/socks/internal/testenv"
 )
 
-// congestionOf returns the TCP congestion control of c's socket.
-func congestionOf(t *testing.T, c syscall.Conn) string {
-	t.Helper()
-	var cc string
-	onSocket(t, c, func(fd int) (err error) {
-		cc, err = unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
-		return err
-	})
-	return cc
-}
-
 // setCongestion returns a Control function that sets the congestion
 // control cc, standing in for a system default, and then runs next.
 func setCongestion(cc string, next func(string, string, syscall.RawConn) error) func(string, string, syscall.RawConn) error {
@@ -111,7 +100,7 @@ func TestNoLoopbackPacing(t *testing.T) {
 			}
 			defer ln.Close()
 			a, _ := acceptOne(t, ln, &net.Dialer{}, ln.Addr().String())
-			if got := congestionOf(t, a); got != "reno" {
+			if got := testenv.CongestionControl(t, a); got != "reno" {
 				t.Errorf("accepted connection of a loopback listener: congestion control %q, want reno", got)
 			}
 		})
@@ -120,7 +109,7 @@ func TestNoLoopbackPacing(t *testing.T) {
 	t.Run("dial loopback", func(t *testing.T) {
 		ln := testenv.Listen(t)
 		_, d := acceptOne(t, ln, &net.Dialer{Control: bbrThen}, ln.Addr().String())
-		if got := congestionOf(t, d); got != "reno" {
+		if got := testenv.CongestionControl(t, d); got != "reno" {
 			t.Errorf("dialed loopback connection: congestion control %q, want reno", got)
 		}
 	})
@@ -133,7 +122,7 @@ func TestNoLoopbackPacing(t *testing.T) {
 		defer ln.Close()
 		port := ln.Addr().(*net.TCPAddr).Port
 		a, _ := acceptOne(t, ln, &net.Dialer{}, net.JoinHostPort("127.0.0.1", itoa(port)))
-		if got := congestionOf(t, a); got != "bbr" {
+		if got := testenv.CongestionControl(t, a); got != "bbr" {
 			t.Errorf("accepted connection of a wildcard listener: congestion control %q, want bbr kept", got)
 		}
 	})
@@ -149,13 +138,13 @@ func TestNoLoopbackPacing(t *testing.T) {
 		if err := setCongestion("bbr", socks.NoLoopbackPacing)("tcp", "192.0.2.1:80", rc); err != nil {
 			t.Fatal(err)
 		}
-		if got := congestionOf(t, ln.(*net.TCPListener)); got != "bbr" {
+		if got := testenv.CongestionControl(t, ln.(*net.TCPListener)); got != "bbr" {
 			t.Errorf("socket for 192.0.2.1: congestion control %q, want bbr kept", got)
 		}
 		if err := socks.NoLoopbackPacing("udp", "127.0.0.1:80", rc); err != nil {
 			t.Fatal(err)
 		}
-		if got := congestionOf(t, ln.(*net.TCPListener)); got != "bbr" {
+		if got := testenv.CongestionControl(t, ln.(*net.TCPListener)); got != "bbr" {
 			t.Errorf("called for udp: congestion control %q, want bbr kept", got)
 		}
 	})
@@ -172,7 +161,7 @@ func TestNoLoopbackPacing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if got := congestionOf(t, c.(*net.TCPConn)); got != "cubic" {
+		if got := testenv.CongestionControl(t, c.(*net.TCPConn)); got != "cubic" {
 			t.Errorf("dialed loopback connection: congestion control %q, want cubic kept", got)
 		}
 	})
@@ -185,7 +174,7 @@ func TestNoLoopbackPacing(t *testing.T) {
 func TestServerSocketsUnpaced(t *testing.T) {
 	plainLn := testenv.Listen(t)
 	plain, _ := acceptOne(t, plainLn, &net.Dialer{}, plainLn.Addr().String())
-	system := congestionOf(t, plain)
+	system := testenv.CongestionControl(t, plain)
 	want := system
 	if strings.HasPrefix(system, "bbr") {
 		want = "reno"
@@ -198,13 +187,13 @@ func TestServerSocketsUnpaced(t *testing.T) {
 	}
 	defer ln.Close()
 	a, _ := acceptOne(t, ln, &net.Dialer{}, ln.Addr().String())
-	if got := congestionOf(t, a); got != want {
+	if got := testenv.CongestionControl(t, a); got != want {
 		t.Errorf("socks.Listen's accepted connection: congestion control %q, want %q", got, want)
 	}
 
 	target := testenv.Listen(t)
 	_, d := acceptOne(t, target, socks.DefaultDialer(), target.Addr().String())
-	if got := congestionOf(t, d); got != want {
+	if got := testenv.CongestionControl(t, d); got != want {
 		t.Errorf("default dialer's connection: congestion control %q, want %q", got, want)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/proxy"
+
+	"github.com/virgilproxy/socks/internal/pacing"
 )
 
 // Defaults of the Server's zero fields.
@@ -94,14 +96,18 @@ func (s *Server) dialer() proxy.ContextDialer {
 	if s.Dialer != nil {
 		return s.Dialer
 	}
-	return &net.Dialer{}
+	return defaultDialer
 }
+
+// defaultDialer is a Server's when its Dialer is nil; like
+// socks.NoLoopbackPacing, it keeps pacing off loopback connections.
+var defaultDialer = &net.Dialer{Control: pacing.OffOnLoopback}
 
 func (s *Server) listenConfig() *net.ListenConfig {
 	if s.ListenConfig != nil {
 		return s.ListenConfig
 	}
-	return &net.ListenConfig{}
+	return &net.ListenConfig{Control: pacing.OffOnLoopback}
 }
 
 func (s *Server) resolver() *net.Resolver {
@@ -707,7 +713,7 @@ func (ss *srvSession) serveBind(ln net.Listener) {
 	}
 	ctx, cancel := context.WithTimeout(ss.ctx, orDefault(ss.s.ConnectTimeout, DefaultConnectTimeout))
 	defer cancel()
-	nd := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ss.localIP, srcPort))}
+	nd := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ss.localIP, srcPort)), Control: pacing.OffOnLoopback}
 	c, err := nd.DialContext(ctx, "tcp4", netip.AddrPortFrom(ss.remoteIP, clientPort).String())
 	if err != nil {
 		log.Info("msproxy: bind connect-back failed", "err", err)

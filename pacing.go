@@ -1,11 +1,9 @@
 package socks
 
 import (
-	"net/netip"
-	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/virgilproxy/socks/internal/pacing"
 )
 
 // NoLoopbackPacing is a net.Dialer.Control or net.ListenConfig.Control
@@ -31,32 +29,12 @@ import (
 // documentation for what it is worth.
 //
 // The congestion control is chosen when the connection is established,
-// so it must be set before: Listen, and the default dialer of a Server
-// (to its targets) and of a Dialer (to its proxy), call NoLoopbackPacing;
-// a listener on a wildcard address cannot use it for its loopback
-// clients.
+// so it must be set before: Listen, the default dialer of a Server (to
+// its targets) and of a Dialer (to its proxy), and msproxy.Server's
+// default dialer and listen config call NoLoopbackPacing; a listener on a
+// wildcard address cannot use it for its loopback clients.
+//
+// On systems other than Linux it does nothing.
 func NoLoopbackPacing(network, address string, c syscall.RawConn) error {
-	if !strings.HasPrefix(network, "tcp") {
-		return nil
-	}
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil || !ap.Addr().Unmap().IsLoopback() {
-		return nil
-	}
-	_ = c.Control(func(fd uintptr) {
-		cc, err := unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
-		if err != nil || !strings.HasPrefix(cc, "bbr") {
-			return
-		}
-		_ = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, unpacedCongestion)
-	})
-	return nil
+	return pacing.OffOnLoopback(network, address, c)
 }
-
-// unpacedCongestion replaces a pacing congestion control on loopback:
-// reno is built into every kernel and every process may choose it
-// (net.ipv4.tcp_allowed_congestion_control always includes it). On
-// loopback, where nothing is lost, it moves bytes as fast as cubic: one
-// 4 GiB upload each, 1,669 and 1,701 MiB/s with reno against 1,715 and
-// 1,655 with cubic.
-const unpacedCongestion = "reno"
