@@ -81,12 +81,12 @@
 // the timer costs CPU, most of all in a virtual machine, where it is a
 // call into the hypervisor; and segments that leave from the timer or
 // from acknowledgement processing on another CPU go through that CPU's
-// loopback queue, overtake the ones sent from the relay's own CPU, and
-// are retransmitted for nothing. So Listen, for a loopback address, and
-// the default dialer of Server and Dialer, for a loopback target or
-// proxy, switch a BBR socket to reno before it connects (NoLoopbackPacing,
-// which embedders can use as the Control of their own net.Dialer or
-// net.ListenConfig). With examples/sockd pinned to one core and socksbench
+// loopback queue, arrive out of order with the ones sent from the relay's
+// own CPU, and are retransmitted for nothing. So Listen, for a loopback
+// address, and the default dialer of Server and Dialer, for a loopback
+// target or proxy, switch a BBR socket to reno before it connects
+// (NoLoopbackPacing, which embedders can use as the Control of their own
+// net.Dialer or net.ListenConfig). With examples/sockd pinned to one core and socksbench
 // on the other, three alternated 4 GiB single-stream runs gave
 // 1,572-1,821 MiB/s up and 1,697-1,842 down, against 1,260-1,362 and
 // 1,418-1,624 without it, at 0.21-0.26 s of proxy CPU per GiB against
