@@ -25,8 +25,8 @@ import (
 // loopback those leave in different per-CPU queues, so segments arrive
 // out of order and the sender retransmits them for nothing; pacing, which
 // holds segments back for the timer or the acknowledgement side to send,
-// made that ten times more frequent (thousands of spurious retransmits
-// per 4 GiB instead of a couple of hundred). See the Performance section of the package
+// made that more than ten times as frequent (thousands of spurious
+// retransmits per 4 GiB instead of a couple of hundred). See the Performance section of the package
 // documentation for what it is worth.
 //
 // The congestion control is chosen when the connection is established,
