@@ -26,8 +26,8 @@ import (
 // out of order and the sender retransmits them for nothing; pacing, which
 // holds segments back for the timer or the acknowledgement side to send,
 // made that more than ten times as frequent (thousands of spurious
-// retransmits per 4 GiB instead of a couple of hundred). See the Performance section of the package
-// documentation for what it is worth.
+// retransmits per 4 GiB instead of a couple of hundred). See the
+// Performance section of the package documentation for what it is worth.
 //
 // The congestion control is chosen when the connection is established,
 // so it must be set before: Listen, the default dialer of a Server (to
