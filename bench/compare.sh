@@ -290,15 +290,6 @@ for scenario in $SCENARIOS; do
 done
 
 # --- alternated rounds -------------------------------------------------------
-# The runs above measure each target minutes apart, and this machine's speed
-# drifts by 10-20% over such spans. Here the targets take turns: one
-# connection-rate run each per round, so that a drift hits them alike, and
-# the report gives each pair's median ratio over the rounds. Each run stops
-# at ALT_MAX_CONNS connections, whose TIME_WAIT sockets (two per proxied
-# connection) take ephemeral ports for a minute; before a run, what earlier
-# ones left must be under 30,000 of the 50,000 ports set above, leaving room
-# for the run's own 16,000 and the load tool's listener, which otherwise
-# cannot even bind.
 # round_run BASE LABEL ARGS...: the measured socksbench run of one target in
 # one alternated round, against the proxy start_proxy started, which it then
 # stops; the report goes to $work/BASE.json. A failure is recorded under
@@ -318,6 +309,15 @@ round_run() {
 	return 0
 }
 
+# The runs above measure each target minutes apart, and this machine's speed
+# drifts by 10-20% over such spans. Here the targets take turns: one
+# connection-rate run each per round, so that a drift hits them alike, and
+# the report gives each pair's median ratio over the rounds. Each run stops
+# at ALT_MAX_CONNS connections, whose TIME_WAIT sockets (two per proxied
+# connection) take ephemeral ports for a minute; before a run, what earlier
+# ones left must be under 30,000 of the 50,000 ports set above, leaving room
+# for the run's own 16,000 and the load tool's listener, which otherwise
+# cannot even bind.
 declare -A rounds_args # per worker count: name=file arguments for socksbench -compare -rounds
 if ((ALT_ROUNDS > 0)); then
 	wait_time_wait

@@ -14,7 +14,8 @@
 // Unless -low-latency=false, it re-executes itself once at start, keeping
 // its process ID, with GODEBUG=schedtrace=2147483647 added to its
 // environment, which keeps the Go runtime's monitor thread from costing a
-// quarter of the CPU per connection under light load; see monitor.go.
+// fifth to a quarter of the CPU per connection under light load; see
+// monitor.go.
 package main
 
 import (
@@ -73,7 +74,7 @@ func runDaemon(args []string, stderr io.Writer, mayReexec bool) error {
 	udpBusyPoll := fs.Duration("udp-busy-poll", 0, "keep polling a UDP association's sockets for this long after each datagram instead of sleeping: lower latency, a busy core (0: off)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a shutdown waits for running sessions")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `address` (e.g. 127.0.0.1:6060)")
-	lowLatency := fs.Bool("low-latency", true, "keep the Go runtime's monitor thread from sleeping between bursts of work (re-executes the daemon once, with GODEBUG=schedtrace set): about a quarter less CPU per connection and lower latency at low concurrency, for about 100 wake-ups a second while idle")
+	lowLatency := fs.Bool("low-latency", true, "keep the Go runtime's monitor thread from sleeping between bursts of work (re-executes the daemon once, with GODEBUG=schedtrace set): a fifth to a quarter less CPU per connection and lower latency at low concurrency, for about 100 wake-ups a second while idle")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -14,8 +14,9 @@ import (
 // serving, and it takes the processor away from a thread in a system call
 // longer than one of its ticks, so that another thread has to be woken to
 // carry on. With the daemon pinned to one core and one client at a time,
-// that was 4 of the 11 context switches per connection and a quarter of the
-// daemon's CPU time (socksbench's rate scenario with one worker).
+// that was 4 of the 11 context switches per connection and a fifth to a
+// quarter of the daemon's CPU time (socksbench's rate scenario with one
+// worker).
 //
 // The runtime has no setting for this but one: with GODEBUG's schedtrace
 // set, the monitor never sleeps deeply (it must stay up to print the trace)

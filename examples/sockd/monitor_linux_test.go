@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"os"
 	"os/exec"
@@ -30,38 +29,14 @@ func buildDaemon(t *testing.T) string {
 	return bin
 }
 
-// startDaemon runs the built daemon with env and args on a free port and
-// returns its process ID and address once it logs that it listens.
+// startDaemon runs the built daemon with env and args on a free loopback
+// port and returns its process ID and address once it accepts connections
+// (after any re-execution, which happens before it opens its listeners).
 func startDaemon(t *testing.T, bin string, env []string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
-	cmd.Env = env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case addr := <-found:
-		return cmd.Process.Pid, addr
-	case <-time.After(20 * time.Second):
-		t.Fatal("the daemon did not log that it listens")
-	}
-	return 0, ""
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	p := testenv.StartProcessEnv(t, env, addr, bin, append([]string{"-listen", addr, "-log-level", "error"}, args...)...)
+	return p.Pid, addr
 }
 
 // processGODEBUG returns the GODEBUG variable of a running process.

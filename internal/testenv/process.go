@@ -41,20 +41,27 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// Process is a third-party server started by a test.
+// Process is a server started by a test.
 type Process struct {
 	Addr   string // the TCP address it serves on
+	Pid    int
 	Output interface{ String() string }
 }
 
-// StartProcess runs a server in the foreground and waits until addr
-// accepts TCP connections. It is killed, and its output logged on
-// failure, at the end of the test.
+// StartProcess runs a server in the foreground, in the environment of
+// CleanEnv, and waits until addr accepts TCP connections. It is killed,
+// and its output logged on failure, at the end of the test.
 func StartProcess(t testing.TB, addr string, path string, args ...string) *Process {
+	t.Helper()
+	return StartProcessEnv(t, CleanEnv(), addr, path, args...)
+}
+
+// StartProcessEnv is StartProcess with the environment env.
+func StartProcessEnv(t testing.TB, env []string, addr string, path string, args ...string) *Process {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(path, args...)
-	cmd.Env = CleanEnv()
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = processAttr()
 	if err := cmd.Start(); err != nil {
@@ -74,7 +81,7 @@ func StartProcess(t testing.TB, addr string, path string, args ...string) *Proce
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return &Process{Addr: addr, Output: out}
+			return &Process{Addr: addr, Pid: cmd.Process.Pid, Output: out}
 		}
 		select {
 		case <-exited:
