@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/virgilproxy/socks/auth"
+	"github.com/virgilproxy/socks/internal/busypoll"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
@@ -92,6 +93,16 @@ type Server struct {
 	// other sessions while it spins (see relay.UDPOptions.BusyPoll). Off
 	// when zero.
 	UDPBusyPoll time.Duration
+	// BusyPoll, when positive, keeps the Go runtime's network poller
+	// polling instead of sleeping for this long after each connection
+	// Serve accepts and each small message (under relay.BusyPollChunk) a
+	// CONNECT relays, so that the next packet is picked up without waking
+	// a thread and its CPU. Where a wake-up is slow, as on virtual
+	// machines, that is most of a lightly loaded proxy's latency; the price
+	// is a spinning thread while such traffic lasts. It is process-wide
+	// (package internal/busypoll explains how) and Linux only; Serve logs a
+	// warning and goes on without it where it cannot be had. Off when zero.
+	BusyPoll time.Duration
 	// IdleTimeout ends a relayed session when no byte moved either way for
 	// this long; zero means no limit.
 	IdleTimeout time.Duration
@@ -232,9 +243,17 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.BaseContext != nil {
 		ctx = s.BaseContext(l)
 	}
+	if s.BusyPoll > 0 {
+		if err := busypoll.Enable(s.BusyPoll); err != nil {
+			s.logger().Warn("busy polling is off", "err", err)
+		} else {
+			defer busypoll.Disable()
+		}
+	}
 	var delay time.Duration
 	for {
 		c, err := l.Accept()
+		busypoll.Kick()
 		if err != nil {
 			if s.inShutdown.Load() {
 				return ErrServerClosed

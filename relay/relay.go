@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/virgilproxy/socks/internal/busypoll"
 )
 
 // ErrIdleTimeout is returned by [Pipe] when neither direction moved a byte
@@ -55,6 +57,15 @@ type Options struct {
 // costs few goroutines at once (a proxy accepting 10,000 sessions a second
 // holds about 2,000 extra while they are in their first 100 ms).
 const DefaultParkDelay = 100 * time.Millisecond
+
+// BusyPollChunk: a read of fewer bytes than this is a small message, which
+// keeps the process's busy poller polling when it is on (a Server's
+// BusyPoll) and the direction's previous read was small too, or this is
+// its first. Request-and-response traffic is made of such messages and
+// waits for each; a bulk transfer is read in chunks of a segment (64 KiB
+// on loopback) or more, keeps the process busy anyway, and would only
+// spin in its short gaps.
+const BusyPollChunk = 16 << 10
 
 // Result reports what a Pipe moved. The counts are taken from the copy
 // itself: bytes that were read from one side and written to the other.
@@ -379,6 +390,22 @@ type dir struct {
 	// next wait (the direction starts, or comes back from the parker, with
 	// a park delay).
 	rdlStale bool
+	// lastSmall: the direction's last read was a small message (under
+	// BusyPollChunk).
+	lastSmall bool
+}
+
+// read notes a read of n > 0 bytes from src for the busy poller: a small
+// message keeps it polling when it is the direction's first or follows
+// another small one. A bulk transfer reads mostly whole segments, and an
+// odd short read between them does not keep the process spinning in the
+// transfer's gaps.
+func (d *dir) read(n int) {
+	small := n < BusyPollChunk
+	if small && (d.lastSmall || d.n == 0) {
+		busypoll.Kick()
+	}
+	d.lastSmall = small
 }
 
 func (d *dir) spliced() bool { return d.sp != nil && !d.fellBack }
@@ -552,6 +579,7 @@ func (d *dir) copyLoop() {
 		n, rerr := d.src.Read(buf)
 		if n > 0 {
 			d.progress()
+			d.read(n)
 			if !d.writeAll(buf[:n]) {
 				return
 			}

@@ -208,6 +208,7 @@ func (sp *spliceState) onReadable(fd uintptr) bool {
 		default:
 			sp.moved = true
 			sp.pending = int(n)
+			sp.d.read(int(n))
 		}
 		return true
 	}

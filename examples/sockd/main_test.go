@@ -14,6 +14,7 @@ import (
 
 	"github.com/virgilproxy/socks"
 	"github.com/virgilproxy/socks/auth"
+	"github.com/virgilproxy/socks/internal/busypoll"
 	"github.com/virgilproxy/socks/internal/testenv"
 )
 
@@ -70,6 +71,9 @@ func TestDaemon(t *testing.T) {
 		c.Close()
 	}
 	udpThroughBusyPoll(t, addr)
+	if !busypoll.Enabled() {
+		t.Error("busy polling is off: -busy-poll's default did not reach the server")
+	}
 	if _, err := (&socks.Dialer{ProxyAddr: addr, Username: "alice", Password: "nope"}).Dial("tcp", target); err == nil {
 		t.Fatal("wrong password accepted")
 	}

@@ -1,0 +1,101 @@
+package relay
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/virgilproxy/socks/internal/busypoll"
+)
+
+func enableBusyPoll(t *testing.T) {
+	t.Helper()
+	if err := busypoll.Enable(time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(busypoll.Disable)
+}
+
+// TestReadKicks checks which reads keep the busy poller polling: a
+// direction's first small one and a small one after another, not a small
+// one after a bulk read.
+func TestReadKicks(t *testing.T) {
+	enableBusyPoll(t)
+	d := &dir{}
+	steps := []struct {
+		n    int
+		kick bool
+	}{
+		{64, true},                 // first read of the direction
+		{64, true},                 // small after small
+		{64 << 10, false},          // a segment of a bulk transfer
+		{100, false},               // an odd short read between segments
+		{100, true},                // a second one: small messages again
+		{BusyPollChunk, false},     // not small
+		{BusyPollChunk - 1, false}, // small, after a large one
+	}
+	for i, s := range steps {
+		before := busypoll.Kicks()
+		d.read(s.n)
+		d.n += int64(s.n)
+		if got := busypoll.Kicks() > before; got != s.kick {
+			t.Errorf("step %d, read of %d bytes: kicked %v, want %v", i, s.n, got, s.kick)
+		}
+	}
+}
+
+// TestSmallMessagesKick runs an exchange of small messages through Pipe,
+// spliced and copied, and checks that the relay kicked the busy poller.
+func TestSmallMessagesKick(t *testing.T) {
+	enableBusyPoll(t)
+	for _, m := range []struct {
+		name string
+		wrap func(c, t net.Conn) (net.Conn, net.Conn)
+	}{
+		{"spliced", bareTCP},
+		{"copied", func(c, t net.Conn) (net.Conn, net.Conn) { return plainConn{c}, plainConn{t} }},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			app, client := tcpPair(t)
+			target, peer := tcpPair(t)
+			defer app.Close()
+			defer peer.Close()
+			c, tg := m.wrap(client, target)
+			done := make(chan error, 1)
+			go func() {
+				_, err := Pipe(context.Background(), c, tg, Options{})
+				client.Close()
+				target.Close()
+				done <- err
+			}()
+			before := busypoll.Kicks()
+			msg := make([]byte, 64)
+			for i := 0; i < 3; i++ {
+				if _, err := app.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(peer, msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := peer.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(app, msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Each message waited for the one before it, so each was one
+			// read of 64 bytes, and each of those kicks.
+			if got := busypoll.Kicks() - before; got < 6 {
+				t.Errorf("%d kicks for six 64-byte messages", got)
+			}
+			app.CloseWrite()
+			peer.CloseWrite()
+			if err := <-done; err != nil {
+				t.Errorf("Pipe: %v", err)
+			}
+		})
+	}
+}
