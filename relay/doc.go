@@ -169,4 +169,11 @@
 // a round trip was spent waking an idle core. It keeps a core busy while
 // traffic flows and delays other sessions on the same core, so it is off
 // unless asked for (sockd -udp-busy-poll).
+//
+// TCP sessions have a process-wide counterpart in the server package
+// (socks.Server.BusyPoll): there the Go runtime's own poller keeps
+// polling, so no session's goroutine spins and none delays another. The
+// relay's part is to say when: a direction's first read of a small
+// message (under BusyPollChunk), and each small read after another, keep
+// it polling; the reads of a bulk transfer do not.
 package relay

@@ -15,7 +15,9 @@
 // its process ID, with GODEBUG=schedtrace=2147483647 added to its
 // environment, which keeps the Go runtime's monitor thread from costing a
 // fifth to a quarter of the CPU per connection under light load; see
-// monitor.go.
+// monitor.go. With -busy-poll (200 µs unless set), the runtime polls the
+// network instead of sleeping for that long after each accepted
+// connection and each small relayed message (socks.Server.BusyPoll).
 package main
 
 import (
