@@ -253,7 +253,6 @@ func (s *Server) Serve(l net.Listener) error {
 	var delay time.Duration
 	for {
 		c, err := l.Accept()
-		busypoll.Kick()
 		if err != nil {
 			if s.inShutdown.Load() {
 				return ErrServerClosed
@@ -271,6 +270,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
+		busypoll.Kick()
 		go s.serveConn(ctx, c, true)
 	}
 }

@@ -58,13 +58,13 @@ type Options struct {
 // holds about 2,000 extra while they are in their first 100 ms).
 const DefaultParkDelay = 100 * time.Millisecond
 
-// BusyPollChunk: a read of fewer bytes than this is a small message, which
-// keeps the process's busy poller polling when it is on (a Server's
-// BusyPoll) and the direction's previous read was small too, or this is
-// its first. Request-and-response traffic is made of such messages and
-// waits for each; a bulk transfer is read in chunks of a segment (64 KiB
-// on loopback) or more, keeps the process busy anyway, and would only
-// spin in its short gaps.
+// BusyPollChunk is the size under which a read is a small message. When
+// the process's busy poller is on (a Server's BusyPoll), a direction's
+// first small message, and each small one after another, keep it polling.
+// Request-and-response traffic is made of such messages and waits for
+// each; a bulk transfer is read in chunks of a segment (64 KiB on
+// loopback) or more, keeps the process busy anyway, and would only spin in
+// its short gaps.
 const BusyPollChunk = 16 << 10
 
 // Result reports what a Pipe moved. The counts are taken from the copy

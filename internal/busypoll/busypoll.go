@@ -10,17 +10,25 @@
 // part of a lightly loaded proxy's latency: a SOCKS5 CONNECT with a 64-byte
 // echo makes the proxy wait, and be woken, several times.
 //
-// Linux's answer for network devices is busy polling (SO_BUSY_POLL,
-// net.core.busy_poll), which spins in the kernel on the device queue; it
-// does nothing for loopback or for a virtual machine's wake-ups, and the
-// Go runtime has no such setting. This package gets the same effect from
-// the outside: it registers an eventfd with the runtime's own epoll
-// instance, level-triggered, and makes it readable while the window is
-// open. Every epoll_wait of the runtime then returns at once, so the
-// runtime's scheduler loops (running timers, polling the network and
-// finding work) instead of sleeping, and a packet that arrives is picked up
-// by the next poll, with nothing to wake. When no Kick has come for a whole
-// window, the eventfd is drained and the runtime sleeps as usual.
+// Linux's own busy polling (SO_BUSY_POLL, net.core.busy_poll) spins on a
+// network device's receive queue (its NAPI instance); loopback traffic has
+// none to spin on, and the Go runtime has no such setting. This package
+// gets the effect from the outside: it registers an eventfd with the
+// runtime's own epoll instance, level-triggered, and makes it readable
+// while the window is open. Every epoll_wait of the runtime then returns
+// at once, so the runtime's scheduler loops (running timers, polling the
+// network and finding work) instead of sleeping, and a packet that
+// arrives is picked up by the next poll, with nothing to wake. When no
+// Kick has come for a whole window, the eventfd is drained and the
+// runtime sleeps as usual.
+//
+// This leans on two things the runtime does without promising them: that
+// os.NewFile registers a non-blocking descriptor with the runtime's epoll
+// instance, and that an event for a descriptor no goroutine waits on
+// only marks it ready. Both hold in go1.26, which this module is built
+// and tested with. Enable reports an error, and changes nothing, when the
+// registration cannot be found, and the package's tests fail if the
+// runtime stops spinning.
 //
 // The cost is CPU: while the window is open, one thread of the process
 // spins. Kick only where latency matters and traffic is light, such as at
