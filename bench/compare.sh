@@ -35,7 +35,7 @@
 #	ALT_BULK_BYTES   bytes per alternated bulk run           (1G;   QUICK 256M)
 #	SCENARIOS  which scenarios to run before them            (idle rate bulk)
 #	PROXY_CPU / LOAD_CPU   cores for the proxies / the load  (0 / 1)
-#	VIRGIL_FLAGS  extra sockd flags, e.g. -busy-poll=0      (none: its defaults)
+#	VIRGIL_FLAGS  sockd's flags beyond the listener          (-busy-poll=200us)
 #	OUT        the markdown file to write                    (bench/results.md)
 #	KEEP=1     keep the work directory (JSON, logs, configs) and print its path
 set -euo pipefail
@@ -73,6 +73,9 @@ ALT_MAX_CONNS="${ALT_MAX_CONNS:-8000}"
 ALT_BULK="${ALT_BULK:-up:1 down:1}"
 SCENARIOS="${SCENARIOS-idle rate bulk}"
 TARGETS="${TARGETS:-direct virgil dante microsocks}"
+# The proxies get a core of their own here, the setting busy polling is for
+# (see the README); VIRGIL_FLAGS= (empty) runs sockd with its defaults.
+VIRGIL_FLAGS="${VIRGIL_FLAGS--busy-poll=200us}"
 PROXY_CPU="${PROXY_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 OUT="${OUT:-$here/results.md}"
@@ -212,7 +215,7 @@ start_proxy() {
 	case "$name" in
 	virgil)
 		# shellcheck disable=SC2086 # VIRGIL_FLAGS is a list of flags
-		taskset -c "$PROXY_CPU" "$work/sockd" -listen "127.0.0.1:$port" -log-level error ${VIRGIL_FLAGS:-} \
+		taskset -c "$PROXY_CPU" "$work/sockd" -listen "127.0.0.1:$port" -log-level error $VIRGIL_FLAGS \
 			>>"$work/virgil.log" 2>&1 &
 		;;
 	dante)
@@ -382,7 +385,7 @@ fi
 	echo "- Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $ncpu CPUs, Linux $(uname -r), $(go version | cut -d' ' -f3)"
 	echo "- Proxies pinned to CPU $PROXY_CPU, socksbench (client and its target) to CPU $LOAD_CPU; open-files limit $(ulimit -n)"
 	echo "- Versions: Virgil sockd from $built_from; $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
-	echo "- Virgil's sockd runs with its default flags (among them -low-latency and -busy-poll=200us)${VIRGIL_FLAGS:+, and $VIRGIL_FLAGS}"
+	echo "- Virgil's sockd runs with ${VIRGIL_FLAGS:-its default flags}$([[ "$VIRGIL_FLAGS" == *busy-poll=[1-9]* ]] && echo ': busy polling, which is off by default (see the README: it suits a proxy with a core of its own, as here)')"
 	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; alternated rate $ALT_ROUNDS rounds of $ALT_DURATION (at most $ALT_MAX_CONNS connections) at $ALT_WORKERS workers; alternated bulk $ALT_BULK_ROUNDS rounds of $ALT_BULK_BYTES for $ALT_BULK (direction:streams); all over SOCKS5 with no authentication"
 	cc="$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)"
 	if [[ "$cc" == bbr* ]]; then

@@ -15,7 +15,7 @@
 // its process ID, with GODEBUG=schedtrace=2147483647 added to its
 // environment, which keeps the Go runtime's monitor thread from costing a
 // fifth to a quarter of the CPU per connection under light load; see
-// monitor.go. With -busy-poll (200 µs unless set), the runtime polls the
+// monitor.go. With -busy-poll (off unless set), the runtime polls the
 // network instead of sleeping for that long after each accepted
 // connection and each small relayed message (socks.Server.BusyPoll).
 package main
@@ -32,7 +32,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -60,15 +59,6 @@ func run(args []string, stderr io.Writer) error {
 	return runDaemon(args, stderr, false)
 }
 
-// defaultBusyPoll is -busy-poll's default: on where socks.Server.BusyPoll
-// works.
-var defaultBusyPoll = func() time.Duration {
-	if runtime.GOOS == "linux" {
-		return 200 * time.Microsecond
-	}
-	return 0
-}()
-
 // runDaemon parses the flags and serves until a signal or a listener
 // failure. With mayReexec it may replace the process first (see
 // keepMonitorAwake); main passes true.
@@ -84,7 +74,7 @@ func runDaemon(args []string, stderr io.Writer, mayReexec bool) error {
 	idle := fs.Duration("idle-timeout", 0, "end a session after this long with no traffic either way (0: never)")
 	parkDelay := fs.Duration("park-delay", 0, "silence after which a session direction gives up its goroutine (0: 100ms; negative, e.g. -1ms: at once, least memory)")
 	udpBusyPoll := fs.Duration("udp-busy-poll", 0, "keep polling a UDP association's sockets for this long after each datagram instead of sleeping: lower latency, a busy core (0: off)")
-	busyPoll := fs.Duration("busy-poll", defaultBusyPoll, "keep the Go runtime polling the network instead of sleeping for this long after each accepted connection and each small relayed message (Linux only; 0: off): a quarter lower median latency at low concurrency, for a thread that spins while such traffic lasts")
+	busyPoll := fs.Duration("busy-poll", 0, "keep the Go runtime polling the network instead of sleeping for this long (e.g. 200us) after each accepted connection and each small relayed message (Linux only; 0, the default: off): a quarter lower median latency at low concurrency on a core of its own, for a thread that spins while such traffic lasts; on cores shared with busy processes it takes their CPU and raises tail latency")
 	grace := fs.Duration("grace", 10*time.Second, "how long a shutdown waits for running sessions")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `address` (e.g. 127.0.0.1:6060)")
 	lowLatency := fs.Bool("low-latency", true, "keep the Go runtime's monitor thread from sleeping between bursts of work (re-executes the daemon once, with GODEBUG=schedtrace set): a fifth to a quarter less CPU per connection and lower latency at low concurrency, for about 100 wake-ups a second while idle")

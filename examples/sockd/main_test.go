@@ -42,7 +42,7 @@ func TestDaemon(t *testing.T) {
 	logs := &syncBuf{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run([]string{"-listen", "127.0.0.1:0", "-users", users, "-http", "-log-format", "json", "-udp-busy-poll", "200us"}, logs)
+		done <- run([]string{"-listen", "127.0.0.1:0", "-users", users, "-http", "-log-format", "json", "-udp-busy-poll", "200us", "-busy-poll", "200us"}, logs)
 	}()
 
 	var addr string
@@ -72,7 +72,7 @@ func TestDaemon(t *testing.T) {
 	}
 	udpThroughBusyPoll(t, addr)
 	if !busypoll.Enabled() {
-		t.Error("busy polling is off: -busy-poll's default did not reach the server")
+		t.Error("busy polling is off: -busy-poll did not reach the server")
 	}
 	if _, err := (&socks.Dialer{ProxyAddr: addr, Username: "alice", Password: "nope"}).Dial("tcp", target); err == nil {
 		t.Fatal("wrong password accepted")
