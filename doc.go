@@ -111,9 +111,9 @@
 // the server registers an eventfd with the runtime's own epoll instance,
 // level-triggered, and keeps it readable while the window is open, so
 // that the runtime's epoll_wait returns at once and its scheduler loops.
-// examples/sockd turns it on with a 200 µs window (-busy-poll). Pinned to
-// one core, with socksbench's rate scenario at one worker on the other,
-// that took the median latency from 338-342 µs to 245-251 and p99 from
+// examples/sockd turns it on with -busy-poll (200 µs in the benchmark).
+// Pinned to one core, with socksbench's rate scenario at one worker on the
+// other, a 200 µs window took the median latency from 338-342 µs to 245-251 and p99 from
 // 465-481 to 387-403 (three alternated rounds each), ahead of microsocks'
 // 268-305 and 432-465, at 256-260 µs of proxy CPU per connection against
 // 198-203: the window's spinning is what fills the rest of the core. At
@@ -121,7 +121,10 @@
 // at a time, 10 ms apart: about 6% of a core against 3%; 1 ms apart: 26%
 // against 13%). It changes nothing at 64 workers, where the process is
 // never idle, and nothing while sessions are idle, since nothing kicks it
-// then.
+// then. It is for a proxy with a core of its own: on cores shared with
+// busy processes the spinning thread takes their CPU, and with nothing
+// pinned, the daemon and socksbench sharing both cores, one-worker p99
+// rose from 627-651 µs to 3.7-3.9 ms. So it is off unless asked for.
 //
 // # Differences from Dante
 //

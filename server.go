@@ -100,7 +100,9 @@ type Server struct {
 	// a thread and its CPU. Where a wake-up is slow, as on virtual
 	// machines, that is a large part of a lightly loaded proxy's latency (a
 	// quarter of the median on the one we measure on); the price is a
-	// spinning thread while such traffic lasts. It is process-wide
+	// spinning thread while such traffic lasts, which suits a proxy with a
+	// core of its own and hurts one on cores shared with busy processes
+	// (see the package's Performance notes). It is process-wide
 	// (package internal/busypoll explains how) and Linux only; Serve logs a
 	// warning and goes on without it where it cannot be had. Off when zero.
 	BusyPoll time.Duration

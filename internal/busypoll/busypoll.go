@@ -32,7 +32,7 @@
 // runtime stops spinning.
 //
 // The cost is CPU: while the window is open, one thread of the process
-// spins. Kick only where latency matters and traffic is light, such as at
+// spins, taking a core that busy processes sharing it would have used. Kick only where latency matters and traffic is light, such as at
 // accept and for small messages; a bulk transfer, which keeps the process
 // busy anyway, should not keep it spinning in its short gaps.
 //
