@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/virgilproxy/socks/internal/testenv"
 )
 
 const benchBytes = 64 << 20
@@ -27,7 +29,7 @@ func benchRelay(b *testing.B, relayFn func(client, target net.Conn) func()) {
 	sink := make([]byte, 1<<20)
 	b.SetBytes(benchBytes)
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	for b.Loop() {
 		werr := make(chan error, 1)
 		go func() {
@@ -51,7 +53,7 @@ func benchRelay(b *testing.B, relayFn func(client, target net.Conn) func()) {
 	b.StopTimer()
 	// CPU time (user+system, whole process: relay and both apps) per MiB
 	// moved is steadier than MB/s on a loaded machine.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/(benchBytes>>20), "cpu-ns/MiB")
+	b.ReportMetric(float64(testenv.CPUTime()-cpu0)/float64(b.N)/(benchBytes>>20), "cpu-ns/MiB")
 	ca.CloseWrite()
 	ta.CloseWrite()
 	wait()

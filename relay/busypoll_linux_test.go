@@ -99,3 +99,47 @@ func TestSmallMessagesKick(t *testing.T) {
 		})
 	}
 }
+
+// TestBulkDoesNotKick sends 64 MiB one way through Pipe in writes of 1 MiB:
+// the relay reads it in chunks of BusyPollChunk or more, which do not keep
+// the busy poller polling (in three runs here: no kick at all; the rule
+// for odd short reads between them is TestReadKicks').
+func TestBulkDoesNotKick(t *testing.T) {
+	enableBusyPoll(t)
+	app, client := tcpPair(t)
+	target, peer := tcpPair(t)
+	defer app.Close()
+	defer peer.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Pipe(context.Background(), client, target, Options{})
+		client.Close()
+		target.Close()
+		done <- err
+	}()
+	received := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, peer)
+		received <- n
+	}()
+	before := busypoll.Kicks()
+	buf := make([]byte, 1<<20)
+	for i := 0; i < 64; i++ {
+		if _, err := app.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app.CloseWrite()
+	if n := <-received; n != 64<<20 {
+		t.Fatalf("target received %d bytes, want %d", n, 64<<20)
+	}
+	peer.CloseWrite()
+	if err := <-done; err != nil {
+		t.Errorf("Pipe: %v", err)
+	}
+	// Kicking on every read gave 73; a few pairs of short reads in a row
+	// are allowed for.
+	if got := busypoll.Kicks() - before; got > 8 {
+		t.Errorf("%d kicks while relaying 64 MiB in 1 MiB writes", got)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,9 +93,7 @@ func newPoller() (*poller, error) {
 	// so that it is reported by every epoll_wait while the count is not
 	// zero, and by none while it is.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(uint32(data)), Pad: int32(uint32(data >> 32))}
-	err = unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, efd, &ev)
-	runtime.KeepAlive(f)
-	if err != nil {
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, efd, &ev); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("busypoll: %w", os.NewSyscallError("epoll_ctl", err))
 	}

@@ -6,25 +6,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// cpuTime is the process's user and system time so far.
-func cpuTime(t *testing.T) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/virgilproxy/socks/internal/testenv"
+)
 
 // cpuWhile returns the CPU time the process used while f ran, and how
 // long f ran.
 func cpuWhile(t *testing.T, f func()) (cpu, wall time.Duration) {
 	t.Helper()
-	c0, w0 := cpuTime(t), time.Now()
+	c0, w0 := testenv.CPUTime(), time.Now()
 	f()
-	return cpuTime(t) - c0, time.Since(w0)
+	return testenv.CPUTime() - c0, time.Since(w0)
 }
 
 // kickFor kicks every 500 µs for d, sleeping in between: alone, the

@@ -1,14 +1,15 @@
 //go:build unix
 
-package relay
+package testenv
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the process's user+system CPU time.
-func cpuTime() time.Duration {
+// CPUTime returns the user and system CPU time the process has used so
+// far, or 0 where it cannot be read.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
