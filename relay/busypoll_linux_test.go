@@ -18,6 +18,25 @@ func enableBusyPoll(t *testing.T) {
 	t.Cleanup(busypoll.Disable)
 }
 
+// pipeApps runs Pipe between two loopback connections, their ends wrapped
+// by wrap, and returns the client's application end, the target's, and
+// Pipe's result; the test's end closes both application ends.
+func pipeApps(t *testing.T, wrap func(c, t net.Conn) (net.Conn, net.Conn)) (app, peer *net.TCPConn, done <-chan error) {
+	t.Helper()
+	app, client := tcpPair(t)
+	target, peer := tcpPair(t)
+	t.Cleanup(func() { app.Close(); peer.Close() })
+	c, tg := wrap(client, target)
+	res := make(chan error, 1)
+	go func() {
+		_, err := Pipe(context.Background(), c, tg, Options{})
+		client.Close()
+		target.Close()
+		res <- err
+	}()
+	return app, peer, res
+}
+
 // TestReadKicks checks which reads keep the busy poller polling: a
 // direction's first small one and a small one after another, not a small
 // one after a bulk read.
@@ -58,18 +77,7 @@ func TestSmallMessagesKick(t *testing.T) {
 		{"copied", func(c, t net.Conn) (net.Conn, net.Conn) { return plainConn{c}, plainConn{t} }},
 	} {
 		t.Run(m.name, func(t *testing.T) {
-			app, client := tcpPair(t)
-			target, peer := tcpPair(t)
-			defer app.Close()
-			defer peer.Close()
-			c, tg := m.wrap(client, target)
-			done := make(chan error, 1)
-			go func() {
-				_, err := Pipe(context.Background(), c, tg, Options{})
-				client.Close()
-				target.Close()
-				done <- err
-			}()
+			app, peer, done := pipeApps(t, m.wrap)
 			before := busypoll.Kicks()
 			msg := make([]byte, 64)
 			for i := 0; i < 3; i++ {
@@ -106,17 +114,7 @@ func TestSmallMessagesKick(t *testing.T) {
 // for odd short reads between them is TestReadKicks').
 func TestBulkDoesNotKick(t *testing.T) {
 	enableBusyPoll(t)
-	app, client := tcpPair(t)
-	target, peer := tcpPair(t)
-	defer app.Close()
-	defer peer.Close()
-	done := make(chan error, 1)
-	go func() {
-		_, err := Pipe(context.Background(), client, target, Options{})
-		client.Close()
-		target.Close()
-		done <- err
-	}()
+	app, peer, done := pipeApps(t, bareTCP)
 	received := make(chan int64, 1)
 	go func() {
 		n, _ := io.Copy(io.Discard, peer)
