@@ -26,6 +26,8 @@
 #	MAX_CONNS  connections at most per rate run                (40000)
 #	IDLE_HOLD  how long to hold them before measuring        (130s; QUICK 2s)
 #	TARGETS    which to run, space separated                 (direct virgil dante microsocks)
+#	           also: gofloor, the smallest Go proxy on package net (bench/gofloor), a
+#	           yardstick for what the Go runtime costs; its idle sessions hold pipes
 #	ALT_ROUNDS rounds of the alternated rate run (0: none)   (3;    QUICK 1)
 #	ALT_WORKERS  its worker counts, one table each          ("64 1")
 #	ALT_DURATION its run length                              (8s;   QUICK 2s)
@@ -169,7 +171,8 @@ wait_time_wait() {
 }
 
 log "building sockd and socksbench into $work"
-(cd "$repo" && go build -o "$work/sockd" ./examples/sockd && go build -o "$work/socksbench" ./examples/socksbench)
+(cd "$repo" && go build -o "$work/sockd" ./examples/sockd && go build -o "$work/socksbench" ./examples/socksbench &&
+	go build -o "$work/gofloor" ./bench/gofloor)
 # The version of what was built, taken now: the tree may change while the
 # run goes on, and the output file itself is not a local change.
 built_from="$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo 'this checkout')$(cd "$repo" && git diff --quiet HEAD -- . ':(exclude)bench/results.md' 2>/dev/null || echo ' (with local changes)')"
@@ -243,6 +246,10 @@ EOF
 	microsocks)
 		taskset -c "$PROXY_CPU" "$MICROSOCKS" -i 127.0.0.1 -p "$port" \
 			>>"$work/microsocks.log" 2>&1 &
+		;;
+	gofloor)
+		taskset -c "$PROXY_CPU" "$work/gofloor" -listen "127.0.0.1:$port" \
+			>>"$work/gofloor.log" 2>&1 &
 		;;
 	*) die "unknown target $name" ;;
 	esac
@@ -386,6 +393,9 @@ fi
 	echo "- Proxies pinned to CPU $PROXY_CPU, socksbench (client and its target) to CPU $LOAD_CPU; open-files limit $(ulimit -n)"
 	echo "- Versions: Virgil sockd from $built_from; $(dpkg-query -W -f='dante-server ${Version}' dante-server 2>/dev/null || echo 'danted'); $(dpkg-query -W -f='microsocks ${Version}' microsocks 2>/dev/null || echo 'microsocks')"
 	echo "- Virgil's sockd runs with ${VIRGIL_FLAGS:-its default flags}$([[ "$VIRGIL_FLAGS" == *busy-poll=[1-9]* ]] && echo ': busy polling, which is off by default (see the README: it suits a proxy with a core of its own, as here)')"
+	if [[ " $TARGETS " == *" gofloor "* ]]; then
+		echo "- gofloor (bench/gofloor) is the smallest SOCKS5 proxy on Go's package net: a goroutine per session, io.Copy each way, no policy, logging, accounting or timeouts. It is a yardstick, not a peer: Virgil's distance to it is the cost of its features, its distance to microsocks the cost of the Go runtime"
+	fi
 	echo "- Parameters: bulk $BYTES per run over streams $STREAMS; rate $DURATION per run at workers $WORKERS; idle $IDLE_N sessions held $IDLE_HOLD; alternated rate $ALT_ROUNDS rounds of $ALT_DURATION (at most $ALT_MAX_CONNS connections) at $ALT_WORKERS workers; alternated bulk $ALT_BULK_ROUNDS rounds of $ALT_BULK_BYTES for $ALT_BULK (direction:streams); all over SOCKS5 with no authentication"
 	cc="$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)"
 	if [[ "$cc" == bbr* ]]; then
