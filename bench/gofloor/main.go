@@ -64,9 +64,11 @@ func handle(c *net.TCPConn) {
 	var b [4 + 1 + 255 + 2]byte
 	// Greeting: version, method count, methods; only "no authentication".
 	if _, err := io.ReadFull(c, b[:2]); err != nil || b[0] != 5 {
+		refuse(c, "not a SOCKS5 greeting", err)
 		return
 	}
 	if _, err := io.ReadFull(c, b[:b[1]]); err != nil {
+		refuse(c, "short greeting", err)
 		return
 	}
 	if _, err := c.Write([]byte{5, 0}); err != nil {
@@ -74,10 +76,12 @@ func handle(c *net.TCPConn) {
 	}
 	// Request: version, command, reserved, address type, address, port.
 	if _, err := io.ReadFull(c, b[:4]); err != nil || b[0] != 5 {
+		refuse(c, "not a SOCKS5 request", err)
 		return
 	}
 	if b[1] != 1 {
 		reply(c, replyCommandNotSupp)
+		refuse(c, "command "+strconv.Itoa(int(b[1]))+" not supported", nil)
 		return
 	}
 	var host string
@@ -103,6 +107,7 @@ func handle(c *net.TCPConn) {
 		host = string(b[:n])
 	default:
 		reply(c, replyAddrNotSupp)
+		refuse(c, "address type "+strconv.Itoa(int(b[3]))+" not supported", nil)
 		return
 	}
 	if _, err := io.ReadFull(c, b[:2]); err != nil {
@@ -112,6 +117,7 @@ func handle(c *net.TCPConn) {
 	t, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
 	if err != nil {
 		reply(c, replyGeneralFailure)
+		refuse(c, "connect failed", err)
 		return
 	}
 	defer t.Close()
@@ -127,6 +133,14 @@ func handle(c *net.TCPConn) {
 	io.Copy(c, t)
 	c.CloseWrite()
 	<-done
+}
+
+// refuse logs why a session ends before its relay; the caller closes it.
+func refuse(c net.Conn, why string, err error) {
+	if err != nil {
+		why += ": " + err.Error()
+	}
+	log.Printf("%s: %s", c.RemoteAddr(), why)
 }
 
 // reply sends a reply with an all-zero IPv4 bound address.
