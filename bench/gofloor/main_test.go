@@ -8,42 +8,23 @@ import (
 	"time"
 
 	"golang.org/x/net/proxy"
+
+	"github.com/virgilproxy/socks/internal/testenv"
 )
 
 // TestRelay sends bytes through gofloor to a loopback echo server, half-closes,
 // and expects them back followed by EOF: a yardstick that does not relay
 // measures nothing.
 func TestRelay(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	echo := testenv.EchoServer(t)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serve(ln)
+	ln := startFloor(t)
 
 	d, err := proxy.SOCKS5("tcp", ln.Addr().String(), nil, proxy.Direct)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dest := range []string{echo.Addr().String(), "localhost:" + portOf(t, echo.Addr())} {
+	for _, dest := range []string{echo, "localhost:" + portOf(t, echo)} {
 		c, err := d.Dial("tcp", dest)
 		if err != nil {
 			t.Fatalf("dial %s through gofloor: %v", dest, err)
@@ -69,12 +50,7 @@ func TestRelay(t *testing.T) {
 
 // TestRefusesBind: a command other than CONNECT gets "command not supported".
 func TestRefusesBind(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serve(ln)
+	ln := startFloor(t)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +68,19 @@ func TestRefusesBind(t *testing.T) {
 	}
 }
 
-func portOf(t *testing.T, a net.Addr) string {
-	_, p, err := net.SplitHostPort(a.String())
+// startFloor serves gofloor on a loopback port until the test ends.
+func startFloor(t *testing.T) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serve(ln)
+	return ln
+}
+
+func portOf(t *testing.T, addr string) string {
+	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
