@@ -18,12 +18,14 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"flag"
 	"io"
 	"log"
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 func main() {
@@ -36,15 +38,19 @@ func main() {
 	log.Fatal(serve(ln))
 }
 
-// serve accepts connections on ln until it fails, one goroutine each.
+// serve accepts connections on ln until it is closed, one goroutine each.
+// Other accept errors, such as running out of descriptors while idle
+// sessions hold their splice pipes, are logged and retried after a pause.
 func serve(ln net.Listener) error {
 	for {
 		c, err := ln.Accept()
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
+		if errors.Is(err, net.ErrClosed) {
 			return err
+		}
+		if err != nil {
+			log.Printf("accept: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		go handle(c.(*net.TCPConn))
 	}

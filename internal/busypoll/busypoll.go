@@ -32,9 +32,10 @@
 // runtime stops spinning.
 //
 // The cost is CPU: while the window is open, one thread of the process
-// spins, taking a core that busy processes sharing it would have used. Kick only where latency matters and traffic is light, such as at
-// accept and for small messages; a bulk transfer, which keeps the process
-// busy anyway, should not keep it spinning in its short gaps.
+// spins, taking a core that busy processes sharing it would have used.
+// Kick only where latency matters and traffic is light, such as at accept
+// and for small messages; a bulk transfer, which keeps the process busy
+// anyway, should not keep it spinning in its short gaps.
 //
 // It is process-wide, as the runtime's poller is: Enable and Disable
 // count, and the widest window asked for applies. Linux only: it finds the
